@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * /dev/mpmc: bounded multi-producer multi-consumer message channels.
+ *
+ * This header is the whole ABI. The module, libmpmc and every test include
+ * it; nothing else defines an ioctl number or an ABI struct.
+ *
+ * Every open() of /dev/mpmc creates a new channel. write() enqueues one
+ * whole message, read() dequeues at most one whole message. A read buffer
+ * smaller than the next message fails with EMSGSIZE and leaves the message
+ * queued. FIONREAD gives the length of the next message (0 when empty).
+ *
+ * Design choices recorded here (see also mpmc(4) and README.md):
+ *  - All structs have the same layout on 32- and 64-bit userspace (explicit
+ *    __u64 for pointers, no implicit padding), so compat_ioctl needs no
+ *    translation.
+ *  - Reserved fields and flags must be zero on input (EINVAL otherwise) and
+ *    are zeroed on output. New fields are only ever added at the end of a
+ *    struct, inside or after its reserved space.
+ *  - A message put back after a read faulted (EFAULT) goes back to the head
+ *    of the queue even when that briefly makes the queue hold more than
+ *    `capacity` messages: no message is ever dropped for lack of room. New
+ *    sends are admitted again once the count is below capacity.
+ *  - EPOLLOUT means a message of max_msg_size bytes can be written without
+ *    blocking, i.e. the queue holds fewer than `capacity` messages and no
+ *    blocked sender is owed the free space.
+ */
+#ifndef _UAPI_LINUX_MPMC_H
+#define _UAPI_LINUX_MPMC_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+/* Documentation/userspace-api/ioctl/ioctl-number.rst: 0xB7 is unassigned. */
+#define MPMC_IOC_MAGIC		0xB7
+
+/* Defaults of a freshly opened channel. */
+#define MPMC_DEFAULT_CAPACITY	64
+#define MPMC_DEFAULT_MSG_SIZE	4096
+
+/*
+ * struct mpmc_config - channel configuration
+ * @capacity:     maximum number of queued messages, 1..max_capacity
+ *                (0 is reserved for rendezvous channels: EINVAL for now)
+ * @max_msg_size: largest message in bytes, 1..max_msg_size (module limit);
+ *                capacity * max_msg_size must not exceed max_channel_bytes
+ * @flags:        must be 0
+ * @reserved:     must be 0
+ */
+struct mpmc_config {
+	__u32 capacity;
+	__u32 max_msg_size;
+	__u32 flags;
+	__u32 reserved[5];
+};
+
+/* Bits of mpmc_stats.shutdown and values of the MPMC_IOC_SHUTDOWN argument. */
+#define MPMC_SHUT_RD	1
+#define MPMC_SHUT_WR	2
+#define MPMC_SHUT_RDWR	(MPMC_SHUT_RD | MPMC_SHUT_WR)
+
+/*
+ * struct mpmc_stats - a consistent snapshot of a channel
+ * @capacity, @max_msg_size: current configuration
+ * @queued_msgs, @queued_bytes: messages (and their payload bytes) queued now
+ * @shutdown:          MPMC_SHUT_* bits in effect (also set when the last
+ *                     sender or receiver file was released)
+ * @send_files, @recv_files: open files holding the send / receive role
+ *                     (an O_RDWR file counts once in each)
+ * @blocked_senders, @blocked_receivers: callers asleep in write, read or a
+ *                     batch ioctl (pollers are not counted)
+ * @total_sent, @total_received: messages accepted / delivered since creation
+ * @reserved:          zero
+ */
+struct mpmc_stats {
+	__u32 capacity;
+	__u32 max_msg_size;
+	__u32 queued_msgs;
+	__u32 shutdown;
+	__u64 queued_bytes;
+	__u32 send_files;
+	__u32 recv_files;
+	__u32 blocked_senders;
+	__u32 blocked_receivers;
+	__u64 total_sent;
+	__u64 total_received;
+	__u64 reserved[4];
+};
+
+/* Roles of a file on its channel. */
+#define MPMC_ROLE_SEND	1
+#define MPMC_ROLE_RECV	2
+
+/*
+ * struct mpmc_endpoint - argument of MPMC_IOC_NEW_ENDPOINT
+ * @roles:    MPMC_ROLE_* bits, non-zero, a subset of the caller's roles
+ *            (EPERM otherwise)
+ * @flags:    O_CLOEXEC and/or O_NONBLOCK for the new file descriptor
+ * @reserved: must be 0
+ */
+struct mpmc_endpoint {
+	__u32 roles;
+	__u32 flags;
+	__u64 reserved;
+};
+
+/*
+ * struct mpmc_msgvec - one message of a batch
+ * @buf:  user address of the message (send) or of the buffer (receive)
+ * @len:  send: message length (>0); receive: in buffer size, out message length
+ * @prio: must be 0 for now
+ */
+struct mpmc_msgvec {
+	__u64 buf;
+	__u32 len;
+	__u32 prio;
+};
+
+/*
+ * struct mpmc_batch - argument of MPMC_IOC_SEND and MPMC_IOC_RECV
+ * @vec:        user address of struct mpmc_msgvec[count]
+ * @count:      number of entries, 1..MPMC_BATCH_MAX
+ * @flags:      must be 0
+ * @timeout_ns: relative CLOCK_MONOTONIC timeout: -1 waits forever, 0 never
+ *              blocks; other negative values are EINVAL
+ *
+ * Waits (up to the timeout) until at least one message can move, then moves
+ * as many as possible without waiting further; returns how many moved.
+ */
+struct mpmc_batch {
+	__u64 vec;
+	__u32 count;
+	__u32 flags;
+	__s64 timeout_ns;
+};
+
+#define MPMC_BATCH_MAX		1024
+
+#define MPMC_IOC_GET_CONFIG	_IOR(MPMC_IOC_MAGIC, 1, struct mpmc_config)
+#define MPMC_IOC_SET_CONFIG	_IOW(MPMC_IOC_MAGIC, 2, struct mpmc_config)
+#define MPMC_IOC_GET_STATS	_IOR(MPMC_IOC_MAGIC, 3, struct mpmc_stats)
+#define MPMC_IOC_SHUTDOWN	_IO(MPMC_IOC_MAGIC, 4)
+#define MPMC_IOC_NEW_ENDPOINT	_IOW(MPMC_IOC_MAGIC, 5, struct mpmc_endpoint)
+#define MPMC_IOC_SEND		_IOWR(MPMC_IOC_MAGIC, 6, struct mpmc_batch)
+#define MPMC_IOC_RECV		_IOWR(MPMC_IOC_MAGIC, 7, struct mpmc_batch)
+
+#endif /* _UAPI_LINUX_MPMC_H */
