@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/mpmc: every open() creates a bounded multi-producer multi-consumer
+ * message channel. This file is the glue between the VFS and the channel
+ * (mpmc_chan.c): the misc device, file operations, ioctls, fdinfo and the
+ * module parameters that bound what an unprivileged user may configure.
+ *
+ * A file's roles are its access mode: FMODE_WRITE is the send role and
+ * FMODE_READ the receive role, so the VFS already refuses read(2) and
+ * write(2) in a direction the file lacks (EBADF). Files made by
+ * MPMC_IOC_NEW_ENDPOINT are anonymous-inode files on the same channel.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/compat.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/termios.h>
+#include <linux/uio.h>
+
+#include "mpmc_chan.h"
+
+struct mpmc_limits mpmc_limits = {
+	.max_capacity = 65536,
+	.max_msg_size = 65536,
+	.max_channel_bytes = 8UL << 20,
+};
+
+module_param_named(max_capacity, mpmc_limits.max_capacity, uint, 0644);
+MODULE_PARM_DESC(max_capacity, "Largest channel capacity in messages (default 65536)");
+module_param_named(max_msg_size, mpmc_limits.max_msg_size, uint, 0644);
+MODULE_PARM_DESC(max_msg_size, "Largest message size in bytes (default 65536)");
+module_param_named(max_channel_bytes, mpmc_limits.max_channel_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_channel_bytes,
+		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
+
+static const struct file_operations mpmc_fops;
+
+static unsigned int mpmc_file_roles(const struct file *file)
+{
+	unsigned int roles = 0;
+
+	if (file->f_mode & FMODE_WRITE)
+		roles |= MPMC_ROLE_SEND;
+	if (file->f_mode & FMODE_READ)
+		roles |= MPMC_ROLE_RECV;
+	return roles;
+}
+
+/* Channels are streams with io_uring's non-blocking fast path. */
+static void mpmc_file_setup(struct file *file)
+{
+	stream_open(file_inode(file), file);
+	file->f_mode |= FMODE_NOWAIT;
+}
+
+static int mpmc_open(struct inode *inode, struct file *file)
+{
+	struct mpmc_chan *ch = mpmc_chan_create(mpmc_file_roles(file));
+
+	if (!ch)
+		return -ENOMEM;
+	file->private_data = ch;
+	mpmc_file_setup(file);
+	return 0;
+}
+
+static int mpmc_release(struct inode *inode, struct file *file)
+{
+	mpmc_chan_release(file->private_data, mpmc_file_roles(file));
+	return 0;
+}
+
+static void mpmc_iocb_opts(const struct kiocb *iocb,
+			   struct mpmc_wait_opts *opts)
+{
+	opts->nowait_alloc = iocb->ki_flags & IOCB_NOWAIT;
+	opts->nonblock = opts->nowait_alloc ||
+			 (iocb->ki_filp->f_flags & O_NONBLOCK);
+	opts->has_deadline = false;
+}
+
+static ssize_t mpmc_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct mpmc_wait_opts opts;
+
+	if (!(iocb->ki_filp->f_mode & FMODE_READ))
+		return -EBADF;
+	if (!iov_iter_count(to))
+		return 0;
+	mpmc_iocb_opts(iocb, &opts);
+	return mpmc_chan_recv(iocb->ki_filp->private_data, to, &opts);
+}
+
+static ssize_t mpmc_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct mpmc_wait_opts opts;
+
+	if (!(iocb->ki_filp->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!iov_iter_count(from))
+		return 0;
+	mpmc_iocb_opts(iocb, &opts);
+	return mpmc_chan_send(iocb->ki_filp->private_data, from, &opts);
+}
+
+static __poll_t mpmc_poll(struct file *file, poll_table *wait)
+{
+	return mpmc_chan_poll(file->private_data, file, wait,
+			      mpmc_file_roles(file));
+}
+
+static int mpmc_fasync(int fd, struct file *file, int on)
+{
+	struct mpmc_chan *ch = file->private_data;
+
+	return fasync_helper(fd, file, on, &ch->fasync);
+}
+
+static long mpmc_ioctl_get_config(struct mpmc_chan *ch, void __user *arg)
+{
+	struct mpmc_config cfg;
+
+	mpmc_chan_get_config(ch, &cfg);
+	return copy_to_user(arg, &cfg, sizeof(cfg)) ? -EFAULT : 0;
+}
+
+static long mpmc_ioctl_set_config(struct mpmc_chan *ch, void __user *arg)
+{
+	struct mpmc_config cfg;
+
+	if (copy_from_user(&cfg, arg, sizeof(cfg)))
+		return -EFAULT;
+	return mpmc_chan_set_config(ch, &cfg);
+}
+
+static long mpmc_ioctl_get_stats(struct mpmc_chan *ch, void __user *arg)
+{
+	struct mpmc_stats st;
+
+	mpmc_chan_get_stats(ch, &st);
+	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long mpmc_ioctl_new_endpoint(struct file *file, void __user *arg)
+{
+	struct mpmc_chan *ch = file->private_data;
+	struct mpmc_endpoint ep;
+	struct file *nfile;
+	int fd, accmode;
+
+	if (copy_from_user(&ep, arg, sizeof(ep)))
+		return -EFAULT;
+	if (!ep.roles || ep.roles & ~(MPMC_ROLE_SEND | MPMC_ROLE_RECV) ||
+	    ep.flags & ~(O_CLOEXEC | O_NONBLOCK) || ep.reserved)
+		return -EINVAL;
+	if (ep.roles & ~mpmc_file_roles(file))
+		return -EPERM;
+
+	if (ep.roles == (MPMC_ROLE_SEND | MPMC_ROLE_RECV))
+		accmode = O_RDWR;
+	else if (ep.roles == MPMC_ROLE_SEND)
+		accmode = O_WRONLY;
+	else
+		accmode = O_RDONLY;
+
+	fd = get_unused_fd_flags(ep.flags & O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	mpmc_chan_attach(ch, ep.roles);
+	nfile = anon_inode_getfile("[mpmc]", &mpmc_fops, ch,
+				   accmode | (ep.flags & O_NONBLOCK));
+	if (IS_ERR(nfile)) {
+		put_unused_fd(fd);
+		mpmc_chan_release(ch, ep.roles);
+		return PTR_ERR(nfile);
+	}
+	mpmc_file_setup(nfile);
+	fd_install(fd, nfile);
+	return fd;
+}
+
+/*
+ * Batches: the first message may wait as the timeout allows; the rest move
+ * only if they can without waiting.
+ */
+static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
+			   struct mpmc_wait_opts *opts)
+{
+	if (b->flags || !b->count || b->count > MPMC_BATCH_MAX)
+		return -EINVAL;
+	if (b->timeout_ns < -1)
+		return -EINVAL;
+	opts->nowait_alloc = false;
+	opts->nonblock = !b->timeout_ns || (file->f_flags & O_NONBLOCK);
+	opts->has_deadline = b->timeout_ns > 0;
+	if (opts->has_deadline)
+		opts->deadline = ktime_add_safe(ktime_get(),
+						ns_to_ktime(b->timeout_ns));
+	return 0;
+}
+
+/* The result of a batch that moved @done messages and then got @err. */
+static long mpmc_batch_result(const struct mpmc_batch *b, unsigned int done,
+			      long err)
+{
+	if (done)
+		return done;
+	/* Only an unbounded wait restarts transparently after a signal. */
+	if (err == -ERESTARTSYS && b->timeout_ns != -1)
+		return -EINTR;
+	return err;
+}
+
+static struct mpmc_msgvec *mpmc_batch_vec(const struct mpmc_batch *b)
+{
+	return vmemdup_user(u64_to_user_ptr(b->vec),
+			    array_size(b->count, sizeof(struct mpmc_msgvec)));
+}
+
+static long mpmc_ioctl_send(struct file *file, void __user *arg)
+{
+	struct mpmc_chan *ch = file->private_data;
+	struct mpmc_wait_opts opts;
+	struct mpmc_msgvec *vec;
+	struct mpmc_batch b;
+	unsigned int i;
+	long ret;
+
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (copy_from_user(&b, arg, sizeof(b)))
+		return -EFAULT;
+	ret = mpmc_batch_opts(file, &b, &opts);
+	if (ret)
+		return ret;
+	vec = mpmc_batch_vec(&b);
+	if (IS_ERR(vec))
+		return PTR_ERR(vec);
+	for (i = 0; i < b.count; i++) {
+		if (!vec[i].len || vec[i].prio) {
+			kvfree(vec);
+			return -EINVAL;
+		}
+	}
+
+	for (i = 0; i < b.count; i++) {
+		struct iov_iter iter;
+		struct iovec iov;
+
+		ret = import_single_range(ITER_SOURCE,
+					  u64_to_user_ptr(vec[i].buf),
+					  vec[i].len, &iov, &iter);
+		if (!ret)
+			ret = mpmc_chan_send(ch, &iter, &opts);
+		if (ret < 0)
+			break;
+		opts.nonblock = true;
+	}
+	kvfree(vec);
+	return mpmc_batch_result(&b, i, ret);
+}
+
+static long mpmc_ioctl_recv(struct file *file, void __user *arg)
+{
+	struct mpmc_chan *ch = file->private_data;
+	struct mpmc_msgvec __user *uvec;
+	struct mpmc_wait_opts opts;
+	struct mpmc_msgvec *vec;
+	struct mpmc_batch b;
+	unsigned int i;
+	long ret;
+
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if (copy_from_user(&b, arg, sizeof(b)))
+		return -EFAULT;
+	ret = mpmc_batch_opts(file, &b, &opts);
+	if (ret)
+		return ret;
+	vec = mpmc_batch_vec(&b);
+	if (IS_ERR(vec))
+		return PTR_ERR(vec);
+	uvec = u64_to_user_ptr(b.vec);
+	/*
+	 * The lengths are written back after each message is taken; make
+	 * sure that can succeed before taking any, so no message is lost.
+	 */
+	if (copy_to_user(uvec, vec, array_size(b.count, sizeof(*vec)))) {
+		kvfree(vec);
+		return -EFAULT;
+	}
+
+	for (i = 0; i < b.count; i++) {
+		struct iov_iter iter;
+		struct iovec iov;
+
+		if (vec[i].prio) {
+			ret = -EINVAL;
+			break;
+		}
+		ret = import_single_range(ITER_DEST,
+					  u64_to_user_ptr(vec[i].buf),
+					  vec[i].len, &iov, &iter);
+		if (!ret)
+			ret = mpmc_chan_recv(ch, &iter, &opts);
+		if (ret <= 0)
+			break;
+		if (put_user((u32)ret, &uvec[i].len)) {
+			i++;
+			break;
+		}
+		opts.nonblock = true;
+	}
+	kvfree(vec);
+	return mpmc_batch_result(&b, i, ret);
+}
+
+static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mpmc_chan *ch = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case FIONREAD:
+		return put_user((int)mpmc_chan_next_len(ch), (int __user *)argp);
+	case MPMC_IOC_GET_CONFIG:
+		return mpmc_ioctl_get_config(ch, argp);
+	case MPMC_IOC_SET_CONFIG:
+		return mpmc_ioctl_set_config(ch, argp);
+	case MPMC_IOC_GET_STATS:
+		return mpmc_ioctl_get_stats(ch, argp);
+	case MPMC_IOC_SHUTDOWN:
+		if (arg > MPMC_SHUT_RDWR)
+			return -EINVAL;
+		return mpmc_chan_shutdown(ch, arg);
+	case MPMC_IOC_NEW_ENDPOINT:
+		return mpmc_ioctl_new_endpoint(file, argp);
+	case MPMC_IOC_SEND:
+		return mpmc_ioctl_send(file, argp);
+	case MPMC_IOC_RECV:
+		return mpmc_ioctl_recv(file, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+#ifdef CONFIG_PROC_FS
+static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct mpmc_chan *ch = file->private_data;
+	struct mpmc_stats st;
+
+	mpmc_chan_get_stats(ch, &st);
+	seq_printf(m, "id:\t%llu\n", ch->id);
+	seq_printf(m, "roles:\t%u\n", mpmc_file_roles(file));
+	seq_printf(m, "capacity:\t%u\n", st.capacity);
+	seq_printf(m, "max_msg_size:\t%u\n", st.max_msg_size);
+	seq_printf(m, "queued_msgs:\t%u\n", st.queued_msgs);
+	seq_printf(m, "queued_bytes:\t%llu\n", st.queued_bytes);
+	seq_printf(m, "shutdown:\t%u\n", st.shutdown);
+	seq_printf(m, "send_files:\t%u\n", st.send_files);
+	seq_printf(m, "recv_files:\t%u\n", st.recv_files);
+	seq_printf(m, "blocked_senders:\t%u\n", st.blocked_senders);
+	seq_printf(m, "blocked_receivers:\t%u\n", st.blocked_receivers);
+	seq_printf(m, "total_sent:\t%llu\n", st.total_sent);
+	seq_printf(m, "total_received:\t%llu\n", st.total_received);
+}
+#endif
+
+static const struct file_operations mpmc_fops = {
+	.owner		= THIS_MODULE,
+	.open		= mpmc_open,
+	.release	= mpmc_release,
+	.read_iter	= mpmc_read_iter,
+	.write_iter	= mpmc_write_iter,
+	.poll		= mpmc_poll,
+	.fasync		= mpmc_fasync,
+	.unlocked_ioctl	= mpmc_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+#ifdef CONFIG_PROC_FS
+	.show_fdinfo	= mpmc_show_fdinfo,
+#endif
+};
+
+static struct miscdevice mpmc_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "mpmc",
+	.fops	= &mpmc_fops,
+	.mode	= 0666,
+};
+
+static int __init mpmc_init(void)
+{
+	return misc_register(&mpmc_misc);
+}
+
+static void __exit mpmc_exit(void)
+{
+	misc_deregister(&mpmc_misc);
+}
+
+module_init(mpmc_init);
+module_exit(mpmc_exit);
+
+MODULE_DESCRIPTION("Bounded multi-producer multi-consumer message channels");
+MODULE_AUTHOR("The mpmc developers");
+MODULE_LICENSE("GPL");
