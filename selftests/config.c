@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Channel configuration: MPMC_IOC_GET_CONFIG / MPMC_IOC_SET_CONFIG defaults,
+ * round trip, every validation error (EINVAL, EBUSY) leaving the config
+ * unchanged, the module limits read from /sys/module/mpmc/parameters,
+ * capacity honoured exactly, max_msg_size changes, growing capacity waking
+ * blocked writers, EFAULT, and config ioctls on files of every access mode.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+#define WAIT_MS		10000	/* generous: the guest is emulated */
+
+static volatile uintptr_t bad_addr = 1;
+#define BAD_PTR ((void *)bad_addr)
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int get_cfg(int fd, struct mpmc_config *cfg)
+{
+	memset(cfg, 0xa5, sizeof(*cfg));
+	return ioctl(fd, MPMC_IOC_GET_CONFIG, cfg);
+}
+
+static int set_cfg(int fd, __u32 capacity, __u32 msg_size)
+{
+	struct mpmc_config cfg = { .capacity = capacity, .max_msg_size = msg_size };
+
+	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
+}
+
+static bool reserved_zero(const struct mpmc_config *cfg)
+{
+	unsigned int i;
+
+	if (cfg->flags)
+		return false;
+	for (i = 0; i < 5; i++)
+		if (cfg->reserved[i])
+			return false;
+	return true;
+}
+
+/* Assert that @fd's channel has config (@cap, @size) and zeroed extras. */
+#define ASSERT_CFG(fd, cap, size) do {					\
+	struct mpmc_config __c;						\
+	ASSERT_EQ(0, get_cfg((fd), &__c));				\
+	ASSERT_EQ((__u32)(cap), __c.capacity);				\
+	ASSERT_EQ((__u32)(size), __c.max_msg_size);			\
+	ASSERT_TRUE(reserved_zero(&__c));				\
+} while (0)
+
+/* SET_CONFIG with @cfg must fail with @err and leave (@cap, @size). */
+#define ASSERT_SET_FAILS(fd, cfgp, err, cap, size) do {			\
+	errno = 0;							\
+	ASSERT_EQ(-1, ioctl((fd), MPMC_IOC_SET_CONFIG, (cfgp)));		\
+	ASSERT_EQ((err), errno);					\
+	ASSERT_CFG((fd), (cap), (size));				\
+} while (0)
+
+struct limits {
+	unsigned long long max_capacity, max_msg_size, max_channel_bytes;
+};
+
+static bool read_limits(struct limits *l)
+{
+	l->max_capacity = mpmc_test_param("max_capacity");
+	l->max_msg_size = mpmc_test_param("max_msg_size");
+	l->max_channel_bytes = mpmc_test_param("max_channel_bytes");
+	return l->max_capacity && l->max_msg_size && l->max_channel_bytes;
+}
+
+/* A blocking write() run in its own thread. */
+struct writer {
+	pthread_t th;
+	int fd;
+	char msg[16];
+	ssize_t ret;
+	int err;
+	atomic_int done;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+
+	w->ret = write(w->fd, w->msg, strlen(w->msg));
+	w->err = errno;
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+static int start_writer(struct writer *w, int fd, const char *msg)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	snprintf(w->msg, sizeof(w->msg), "%s", msg);
+	return pthread_create(&w->th, NULL, writer_fn, w);
+}
+
+/* Wait up to WAIT_MS for the writer to finish; 0 when it did. */
+static int wait_writer(struct writer *w)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (!atomic_load(&w->done)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return pthread_join(w->th, NULL);
+}
+
+static int wait_blocked_senders(int fd, unsigned int want)
+{
+	long long end = now_ms() + WAIT_MS;
+	struct mpmc_stats st;
+
+	for (;;) {
+		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
+			return -1;
+		if (st.blocked_senders == want)
+			return 0;
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+}
+
+TEST(defaults)
+{
+	static const int modes[] = { O_RDWR, O_RDONLY, O_WRONLY };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		struct mpmc_stats st;
+		int fd = mpmc_test_open(modes[i]);
+
+		ASSERT_LE(0, fd);
+		ASSERT_CFG(fd, 64, 4096);
+		MPMC_STATS(fd, &st);
+		EXPECT_EQ(64U, st.capacity);
+		EXPECT_EQ(4096U, st.max_msg_size);
+		close(fd);
+	}
+}
+
+TEST(set_get_round_trip)
+{
+	struct mpmc_stats st;
+	struct limits l;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(read_limits(&l));
+
+	ASSERT_EQ(0, set_cfg(fd, 10, 100));
+	ASSERT_CFG(fd, 10, 100);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(10U, st.capacity);
+	EXPECT_EQ(100U, st.max_msg_size);
+
+	ASSERT_EQ(0, set_cfg(fd, 1, 1));
+	ASSERT_CFG(fd, 1, 1);
+
+	/* The limits themselves are allowed. */
+	if (l.max_capacity <= l.max_channel_bytes) {
+		ASSERT_EQ(0, set_cfg(fd, l.max_capacity, 1));
+		ASSERT_CFG(fd, l.max_capacity, 1);
+	}
+	if (l.max_msg_size <= l.max_channel_bytes) {
+		ASSERT_EQ(0, set_cfg(fd, 1, l.max_msg_size));
+		ASSERT_CFG(fd, 1, l.max_msg_size);
+	}
+	/* As many of the largest messages as max_channel_bytes allows. */
+	{
+		unsigned long long m = l.max_msg_size;
+		unsigned long long c = l.max_channel_bytes / m;
+
+		if (c > l.max_capacity)
+			c = l.max_capacity;
+		if (c >= 1) {
+			ASSERT_EQ(0, set_cfg(fd, c, m));
+			ASSERT_CFG(fd, c, m);
+		}
+	}
+
+	/* Back to the defaults. */
+	ASSERT_EQ(0, set_cfg(fd, 64, 4096));
+	ASSERT_CFG(fd, 64, 4096);
+	close(fd);
+}
+
+TEST(set_einval)
+{
+	struct mpmc_config cfg;
+	struct limits l;
+	unsigned int i;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(read_limits(&l));
+	/* A non-default config, so a reset to defaults would show too. */
+	ASSERT_EQ(0, set_cfg(fd, 7, 300));
+
+#define BAD(c, s) do {							\
+	memset(&cfg, 0, sizeof(cfg));					\
+	cfg.capacity = (c);						\
+	cfg.max_msg_size = (s);						\
+} while (0)
+
+	BAD(0, 100);
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	BAD(10, 0);
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	BAD(0, 0);
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+
+	BAD(10, 100);
+	cfg.flags = 1;
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	BAD(10, 100);
+	cfg.flags = 0x80000000u;
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	for (i = 0; i < 5; i++) {
+		BAD(10, 100);
+		cfg.reserved[i] = 1;
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+		BAD(10, 100);
+		cfg.reserved[i] = 0xffffffffu;
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	}
+
+	/* Over each module limit. */
+	if (l.max_capacity < 0xffffffffull) {
+		BAD(l.max_capacity + 1, 1);
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	}
+	BAD(0xffffffffu, 1);
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	if (l.max_msg_size < 0xffffffffull) {
+		BAD(1, l.max_msg_size + 1);
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	}
+	BAD(1, 0xffffffffu);
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+
+#undef BAD
+	close(fd);
+}
+
+/* Each value within its own limit, the product over max_channel_bytes. */
+TEST(set_einval_product)
+{
+	static char buf[301];
+	unsigned long long c, m;
+	struct mpmc_config cfg;
+	struct limits l;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(read_limits(&l));
+	if (l.max_capacity * l.max_msg_size <= l.max_channel_bytes)
+		SKIP(return, "max_channel_bytes can never be exceeded");
+	ASSERT_EQ(0, set_cfg(fd, 7, 300));
+
+	/* Largest capacity, smallest message size that overflows. */
+	c = l.max_capacity;
+	m = l.max_channel_bytes / c + 1;
+	if (m <= l.max_msg_size) {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.capacity = c;
+		cfg.max_msg_size = m;
+		TH_LOG("capacity %llu x max_msg_size %llu", c, m);
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	}
+	/* Largest message size, smallest capacity that overflows. */
+	m = l.max_msg_size;
+	c = l.max_channel_bytes / m + 1;
+	if (c <= l.max_capacity) {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.capacity = c;
+		cfg.max_msg_size = m;
+		TH_LOG("capacity %llu x max_msg_size %llu", c, m);
+		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	}
+	/* Both at their limit (65536 x 65536 wraps a 32-bit product to 0). */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = l.max_capacity;
+	cfg.max_msg_size = l.max_msg_size;
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+
+	/* The channel still takes messages of the old size only. */
+	ASSERT_EQ(300, write(fd, buf, 300));
+	EXPECT_EQ(-1, write(fd, buf, 301));
+	EXPECT_EQ(EMSGSIZE, errno);
+	close(fd);
+}
+
+TEST(set_ebusy_shrink_below_queued)
+{
+	struct mpmc_config cfg = { .capacity = 2, .max_msg_size = 100 };
+	char buf[16];
+	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_cfg(fd, 8, 100));
+	ASSERT_EQ(1, write(fd, "a", 1));
+	ASSERT_EQ(1, write(fd, "b", 1));
+	ASSERT_EQ(1, write(fd, "c", 1));
+
+	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 8, 100);
+	cfg.capacity = 1;
+	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 8, 100);
+
+	/* Exactly the queued count is fine, and then the channel is full. */
+	ASSERT_EQ(0, set_cfg(fd, 3, 100));
+	ASSERT_CFG(fd, 3, 100);
+	EXPECT_EQ(-1, write(fd, "d", 1));
+	EXPECT_EQ(EAGAIN, errno);
+
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('a', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('b', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('c', buf[0]);
+	close(fd);
+}
+
+TEST(set_ebusy_msg_size_while_queued)
+{
+	struct mpmc_config cfg = { .capacity = 64, .max_msg_size = 8192 };
+	char buf[16];
+	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(3, write(fd, "abc", 3));
+	/* Growing or shrinking max_msg_size while non-empty: EBUSY. */
+	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
+	cfg.max_msg_size = 100;
+	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
+	cfg.capacity = 10;
+	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
+
+	/* The same max_msg_size is no change: capacity may still change. */
+	ASSERT_EQ(0, set_cfg(fd, 10, 4096));
+	ASSERT_CFG(fd, 10, 4096);
+	ASSERT_EQ(0, set_cfg(fd, 64, 4096));
+	ASSERT_CFG(fd, 64, 4096);
+
+	/* Once empty, max_msg_size may change. */
+	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, set_cfg(fd, 64, 100));
+	ASSERT_CFG(fd, 64, 100);
+	close(fd);
+}
+
+FIXTURE(capacity)
+{
+	int fd;
+};
+
+FIXTURE_VARIANT(capacity)
+{
+	unsigned int n;
+	bool set;	/* false: rely on the default capacity */
+};
+
+FIXTURE_VARIANT_ADD(capacity, one) { .n = 1, .set = true };
+FIXTURE_VARIANT_ADD(capacity, three) { .n = 3, .set = true };
+FIXTURE_VARIANT_ADD(capacity, sixty_four) { .n = 64, .set = true };
+FIXTURE_VARIANT_ADD(capacity, default_64) { .n = 64, .set = false };
+
+FIXTURE_SETUP(capacity)
+{
+	self->fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, self->fd);
+	if (variant->set)
+		ASSERT_EQ(0, set_cfg(self->fd, variant->n, 64));
+}
+
+FIXTURE_TEARDOWN(capacity)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+}
+
+TEST_F(capacity, honoured_exactly)
+{
+	unsigned int i, next_rd = 0, next_wr = 0;
+	struct mpmc_stats st;
+	char buf[64];
+	int fd = self->fd;
+
+	for (i = 0; i < variant->n; i++, next_wr++)
+		ASSERT_EQ(4, write(fd, &next_wr, 4));
+	EXPECT_EQ(-1, write(fd, &next_wr, 4));
+	EXPECT_EQ(EAGAIN, errno);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(variant->n, st.queued_msgs);
+	EXPECT_EQ(variant->n, st.total_sent);
+
+	/* One read makes room for exactly one more write. */
+	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, &next_rd, 4));
+	next_rd++;
+	ASSERT_EQ(4, write(fd, &next_wr, 4));
+	next_wr++;
+	EXPECT_EQ(-1, write(fd, &next_wr, 4));
+	EXPECT_EQ(EAGAIN, errno);
+
+	for (i = 0; i < variant->n; i++, next_rd++) {
+		ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
+		EXPECT_EQ(0, memcmp(buf, &next_rd, 4));
+	}
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+}
+
+TEST(raise_msg_size)
+{
+	static char big[8192], out[8192];
+	struct limits l;
+	unsigned int size;
+	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(read_limits(&l));
+	size = l.max_msg_size < 8192 ? l.max_msg_size : 8192;
+	if (size <= 16)
+		SKIP(return, "module max_msg_size too small");
+	memset(big, 'q', sizeof(big));
+	big[size - 1] = 'Q';
+
+	ASSERT_EQ(0, set_cfg(fd, 4, 16));
+	EXPECT_EQ(-1, write(fd, big, 17));
+	EXPECT_EQ(EMSGSIZE, errno);
+	ASSERT_EQ(0, set_cfg(fd, 4, size));
+	ASSERT_EQ(17, write(fd, big, 17));
+	ASSERT_EQ((ssize_t)size, write(fd, big, size));
+	EXPECT_EQ(-1, write(fd, big, size + 1));
+	EXPECT_EQ(EMSGSIZE, errno);
+	ASSERT_EQ(17, read(fd, out, sizeof(out)));
+	ASSERT_EQ((ssize_t)size, read(fd, out, sizeof(out)));
+	EXPECT_EQ(0, memcmp(out, big, size));
+
+	/* And lowering it again stops the big message. */
+	ASSERT_EQ(0, set_cfg(fd, 4, 16));
+	EXPECT_EQ(-1, write(fd, big, 17));
+	EXPECT_EQ(EMSGSIZE, errno);
+	close(fd);
+}
+
+TEST(grow_wakes_blocked_writer)
+{
+	struct writer w;
+	struct mpmc_stats st;
+	char buf[16];
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_cfg(fd, 2, 16));
+	ASSERT_EQ(1, write(fd, "1", 1));
+	ASSERT_EQ(1, write(fd, "2", 1));
+
+	ASSERT_EQ(0, start_writer(&w, fd, "3"));
+	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	usleep(50000);
+	ASSERT_FALSE(atomic_load(&w.done));
+
+	ASSERT_EQ(0, set_cfg(fd, 3, 16));
+	ASSERT_EQ(0, wait_writer(&w));
+	EXPECT_EQ(1, w.ret);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(3U, st.queued_msgs);
+	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_EQ(3U, st.capacity);
+
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('1', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('2', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('3', buf[0]);
+	close(fd);
+}
+
+/* Growing by two with two blocked writers wakes both, in order. */
+TEST(grow_wakes_all_writers_that_fit)
+{
+	struct writer w[2];
+	struct mpmc_stats st;
+	char buf[16];
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_cfg(fd, 1, 16));
+	ASSERT_EQ(1, write(fd, "1", 1));
+	ASSERT_EQ(0, start_writer(&w[0], fd, "2"));
+	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	ASSERT_EQ(0, start_writer(&w[1], fd, "3"));
+	ASSERT_EQ(0, wait_blocked_senders(fd, 2));
+
+	ASSERT_EQ(0, set_cfg(fd, 3, 16));
+	ASSERT_EQ(0, wait_writer(&w[0]));
+	ASSERT_EQ(0, wait_writer(&w[1]));
+	EXPECT_EQ(1, w[0].ret);
+	EXPECT_EQ(1, w[1].ret);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(3U, st.queued_msgs);
+	EXPECT_EQ(0U, st.blocked_senders);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('1', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('2', buf[0]);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ('3', buf[0]);
+	close(fd);
+}
+
+TEST(config_efault)
+{
+	void *gone;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gone);
+	ASSERT_EQ(0, munmap(gone, 4096));
+	ASSERT_EQ(0, set_cfg(fd, 5, 50));
+
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, gone));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, gone));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_CFG(fd, 5, 50);
+	close(fd);
+}
+
+TEST(config_on_every_access_mode)
+{
+	struct mpmc_endpoint ep = { .roles = MPMC_ROLE_RECV };
+	int rd = mpmc_test_open(O_RDONLY);
+	int wr = mpmc_test_open(O_WRONLY);
+	int rw = mpmc_test_open(O_RDWR);
+	int efd;
+
+	ASSERT_LE(0, rd);
+	ASSERT_LE(0, wr);
+	ASSERT_LE(0, rw);
+
+	ASSERT_EQ(0, set_cfg(rd, 10, 100));
+	ASSERT_CFG(rd, 10, 100);
+	ASSERT_EQ(0, set_cfg(wr, 11, 101));
+	ASSERT_CFG(wr, 11, 101);
+
+	/* An endpoint configures the channel it shares with its parent. */
+	efd = ioctl(rw, MPMC_IOC_NEW_ENDPOINT, &ep);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, set_cfg(efd, 12, 102));
+	ASSERT_CFG(efd, 12, 102);
+	ASSERT_CFG(rw, 12, 102);
+	close(efd);
+	close(rd);
+	close(wr);
+	close(rw);
+}
+
+TEST_HARNESS_MAIN

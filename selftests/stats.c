@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Observability: MPMC_IOC_GET_STATS after known sequences of operations
+ * (config, queue depth and bytes, shutdown bits, send/recv file counts for
+ * every access mode, dup and endpoints, lifetime totals, blocked callers,
+ * reserved words), /proc/self/fdinfo lines matching GET_STATS, and EFAULT.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+#define WAIT_MS		10000	/* generous: the guest is emulated */
+
+static volatile uintptr_t bad_addr = 1;
+#define BAD_PTR ((void *)bad_addr)
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int get_stats(int fd, struct mpmc_stats *st)
+{
+	memset(st, 0xa5, sizeof(*st));
+	return ioctl(fd, MPMC_IOC_GET_STATS, st);
+}
+
+static bool reserved_zero(const struct mpmc_stats *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < 4; i++)
+		if (st->reserved[i])
+			return false;
+	return true;
+}
+
+/* Wait until @fd's channel has @want blocked receivers (@rx) or senders. */
+static int wait_blocked(int fd, bool rx, unsigned int want)
+{
+	long long end = now_ms() + WAIT_MS;
+	struct mpmc_stats st;
+
+	for (;;) {
+		if (get_stats(fd, &st))
+			return -1;
+		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
+			return 0;
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+}
+
+static int new_endpoint(int fd, __u32 roles)
+{
+	struct mpmc_endpoint ep = { .roles = roles, .flags = O_CLOEXEC };
+
+	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+}
+
+/* One blocking read() or write() in its own thread. */
+struct op {
+	pthread_t th;
+	int fd;
+	bool write;
+	char buf[64];
+	size_t len;
+	ssize_t ret;
+	int err;
+	atomic_int done;
+};
+
+static void *op_fn(void *arg)
+{
+	struct op *op = arg;
+
+	if (op->write)
+		op->ret = write(op->fd, op->buf, op->len);
+	else
+		op->ret = read(op->fd, op->buf, op->len);
+	op->err = errno;
+	atomic_store(&op->done, 1);
+	return NULL;
+}
+
+static int op_start(struct op *op, int fd, bool wr, const char *msg)
+{
+	memset(op, 0, sizeof(*op));
+	op->fd = fd;
+	op->write = wr;
+	if (wr) {
+		op->len = strlen(msg);
+		memcpy(op->buf, msg, op->len);
+	} else {
+		op->len = sizeof(op->buf);
+	}
+	return pthread_create(&op->th, NULL, op_fn, op);
+}
+
+static int op_join(struct op *op)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (!atomic_load(&op->done)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return pthread_join(op->th, NULL);
+}
+
+TEST(fresh_channel)
+{
+	struct mpmc_stats st;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(64U, st.capacity);
+	EXPECT_EQ(4096U, st.max_msg_size);
+	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_EQ(0U, st.queued_bytes);
+	EXPECT_EQ(0U, st.shutdown);
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_EQ(0U, st.blocked_receivers);
+	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_EQ(0U, st.total_received);
+	EXPECT_TRUE(reserved_zero(&st));
+	close(fd);
+}
+
+TEST(known_sequence)
+{
+	struct mpmc_config cfg = { .capacity = 8, .max_msg_size = 128 };
+	struct mpmc_stats st;
+	static char buf[256];
+	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	int i;
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+	ASSERT_EQ(10, write(fd, buf, 10));
+	ASSERT_EQ(20, write(fd, buf, 20));
+	ASSERT_EQ(30, write(fd, buf, 30));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(8U, st.capacity);
+	EXPECT_EQ(128U, st.max_msg_size);
+	EXPECT_EQ(3U, st.queued_msgs);
+	EXPECT_EQ(60U, st.queued_bytes);
+	EXPECT_EQ(3U, st.total_sent);
+	EXPECT_EQ(0U, st.total_received);
+
+	ASSERT_EQ(10, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.queued_msgs);
+	EXPECT_EQ(50U, st.queued_bytes);
+	EXPECT_EQ(3U, st.total_sent);
+	EXPECT_EQ(1U, st.total_received);
+
+	/* Failed calls count for nothing. */
+	EXPECT_EQ(-1, write(fd, buf, 129));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(-1, read(fd, buf, 5));
+	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(0, write(fd, buf, 0));
+	EXPECT_EQ(0, read(fd, buf, 0));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.queued_msgs);
+	EXPECT_EQ(50U, st.queued_bytes);
+	EXPECT_EQ(3U, st.total_sent);
+	EXPECT_EQ(1U, st.total_received);
+
+	/* Fill to capacity; the refused write is not counted. */
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(100, write(fd, buf, 100));
+	EXPECT_EQ(-1, write(fd, buf, 1));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(8U, st.queued_msgs);
+	EXPECT_EQ(650U, st.queued_bytes);
+	EXPECT_EQ(9U, st.total_sent);
+
+	/* Drain; the refused read is not counted. */
+	for (i = 0; i < 8; i++)
+		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_EQ(0U, st.queued_bytes);
+	EXPECT_EQ(9U, st.total_sent);
+	EXPECT_EQ(9U, st.total_received);
+	EXPECT_EQ(0U, st.shutdown);
+	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_EQ(0U, st.blocked_receivers);
+	EXPECT_TRUE(reserved_zero(&st));
+	close(fd);
+}
+
+TEST(files_per_access_mode)
+{
+	struct mpmc_stats st;
+	int rw = mpmc_test_open(O_RDWR);
+	int rd = mpmc_test_open(O_RDONLY);
+	int wr = mpmc_test_open(O_WRONLY);
+
+	ASSERT_LE(0, rw);
+	ASSERT_LE(0, rd);
+	ASSERT_LE(0, wr);
+
+	ASSERT_EQ(0, get_stats(rw, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ(0U, st.shutdown);
+
+	/* O_RDONLY: no sender can ever exist, born with SHUT_WR. */
+	ASSERT_EQ(0, get_stats(rd, &st));
+	EXPECT_EQ(0U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
+
+	/* O_WRONLY: born with SHUT_RD. */
+	ASSERT_EQ(0, get_stats(wr, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
+	close(rw);
+	close(rd);
+	close(wr);
+}
+
+TEST(dup_and_fork_are_not_new_files)
+{
+	struct mpmc_stats st;
+	int status;
+	pid_t pid;
+	int fd = mpmc_test_open(O_RDWR);
+	int fd2;
+
+	ASSERT_LE(0, fd);
+	fd2 = dup(fd);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct mpmc_stats cs;
+
+		if (get_stats(fd, &cs) || cs.send_files != 1 ||
+		    cs.recv_files != 1)
+			_exit(1);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* Closing a dup, or the child's exit, releases nothing. */
+	close(fd2);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ(0U, st.shutdown);
+	close(fd);
+}
+
+TEST(endpoints_are_counted)
+{
+	struct mpmc_stats st;
+	int fd = mpmc_test_open(O_RDWR);
+	int snd, rcv, both;
+
+	ASSERT_LE(0, fd);
+	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	ASSERT_LE(0, snd);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+
+	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	ASSERT_LE(0, rcv);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.send_files);
+	EXPECT_EQ(2U, st.recv_files);
+
+	both = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV);
+	ASSERT_LE(0, both);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(3U, st.send_files);
+	EXPECT_EQ(3U, st.recv_files);
+
+	/* Every file sees the same channel. */
+	ASSERT_EQ(0, get_stats(snd, &st));
+	EXPECT_EQ(3U, st.send_files);
+	EXPECT_EQ(3U, st.recv_files);
+
+	close(both);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.send_files);
+	EXPECT_EQ(2U, st.recv_files);
+
+	/* The original gone, one sender and one receiver remain. */
+	close(fd);
+	ASSERT_EQ(0, get_stats(snd, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ(0U, st.shutdown);
+
+	/* The last receiver gone: SHUT_RD. */
+	close(rcv);
+	ASSERT_EQ(0, get_stats(snd, &st));
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
+	close(snd);
+}
+
+TEST(last_sender_gone_sets_shut_wr)
+{
+	struct mpmc_stats st;
+	int fd = mpmc_test_open(O_RDWR);
+	int snd, rcv;
+
+	ASSERT_LE(0, fd);
+	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	ASSERT_LE(0, snd);
+	ASSERT_LE(0, rcv);
+	close(fd);
+	close(snd);
+	ASSERT_EQ(0, get_stats(rcv, &st));
+	EXPECT_EQ(0U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
+	close(rcv);
+}
+
+TEST(shutdown_bits)
+{
+	struct mpmc_stats st;
+	char buf[8];
+	int a = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	int b = mpmc_test_open(O_RDWR | O_NONBLOCK);
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(1, write(a, "x", 1));
+	ASSERT_EQ(0, ioctl(a, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	ASSERT_EQ(0, get_stats(a, &st));
+	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
+	EXPECT_EQ(1U, st.queued_msgs);
+	ASSERT_EQ(1, read(a, buf, sizeof(buf)));
+	ASSERT_EQ(0, ioctl(a, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
+	ASSERT_EQ(0, get_stats(a, &st));
+	EXPECT_EQ((__u32)MPMC_SHUT_RDWR, st.shutdown);
+	EXPECT_EQ(1U, st.total_sent);
+	EXPECT_EQ(1U, st.total_received);
+	/* Files keep their roles after a shutdown. */
+	EXPECT_EQ(1U, st.send_files);
+	EXPECT_EQ(1U, st.recv_files);
+
+	/* SHUT_RD discards what is queued. */
+	ASSERT_EQ(1, write(b, "y", 1));
+	ASSERT_EQ(2, write(b, "zz", 2));
+	ASSERT_EQ(0, ioctl(b, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
+	ASSERT_EQ(0, get_stats(b, &st));
+	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
+	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_EQ(0U, st.queued_bytes);
+	EXPECT_EQ(2U, st.total_sent);
+	EXPECT_EQ(0U, st.total_received);
+	close(a);
+	close(b);
+}
+
+TEST(blocked_receivers)
+{
+	struct mpmc_stats st;
+	struct op r[2];
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, op_start(&r[0], fd, false, NULL));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, op_start(&r[1], fd, false, NULL));
+	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(2U, st.blocked_receivers);
+	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_EQ(0U, st.queued_msgs);
+
+	/* Which reader gets which message is blocking.c's business. */
+	ASSERT_EQ(1, write(fd, "a", 1));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(1, write(fd, "b", 1));
+	ASSERT_EQ(0, op_join(&r[0]));
+	ASSERT_EQ(0, op_join(&r[1]));
+	EXPECT_EQ(1, r[0].ret);
+	EXPECT_EQ(1, r[1].ret);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(0U, st.blocked_receivers);
+	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_EQ(2U, st.total_sent);
+	EXPECT_EQ(2U, st.total_received);
+	close(fd);
+}
+
+TEST(blocked_senders)
+{
+	struct mpmc_config cfg = { .capacity = 1, .max_msg_size = 16 };
+	struct mpmc_stats st;
+	char buf[16];
+	struct op w;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+	ASSERT_EQ(1, write(fd, "1", 1));
+	ASSERT_EQ(0, op_start(&w, fd, true, "22"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(1U, st.blocked_senders);
+	EXPECT_EQ(0U, st.blocked_receivers);
+	EXPECT_EQ(1U, st.queued_msgs);
+	EXPECT_EQ(1U, st.queued_bytes);
+	EXPECT_EQ(1U, st.total_sent);
+
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, op_join(&w));
+	EXPECT_EQ(2, w.ret);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_EQ(1U, st.queued_msgs);
+	EXPECT_EQ(2U, st.queued_bytes);
+	EXPECT_EQ(2U, st.total_sent);
+	EXPECT_EQ(1U, st.total_received);
+	close(fd);
+}
+
+/* The fields of /proc/self/fdinfo/@fd, in the order of the stats struct. */
+static const char *const fdinfo_names[] = {
+	"capacity", "max_msg_size", "queued_msgs", "queued_bytes", "shutdown",
+	"send_files", "recv_files", "blocked_senders", "blocked_receivers",
+	"total_sent", "total_received",
+};
+#define NR_FIELDS (sizeof(fdinfo_names) / sizeof(fdinfo_names[0]))
+
+static void stats_values(const struct mpmc_stats *st, unsigned long long *v)
+{
+	v[0] = st->capacity;
+	v[1] = st->max_msg_size;
+	v[2] = st->queued_msgs;
+	v[3] = st->queued_bytes;
+	v[4] = st->shutdown;
+	v[5] = st->send_files;
+	v[6] = st->recv_files;
+	v[7] = st->blocked_senders;
+	v[8] = st->blocked_receivers;
+	v[9] = st->total_sent;
+	v[10] = st->total_received;
+}
+
+/*
+ * Parse the fdinfo of @fd into @v. Each field must appear exactly once as
+ * "name:\tvalue". Returns NULL on success, else what went wrong.
+ */
+static const char *read_fdinfo(int fd, unsigned long long *v, char *why,
+			       size_t whylen)
+{
+	unsigned int seen[NR_FIELDS] = { 0 };
+	char path[64], line[256];
+	unsigned int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(why, whylen, "open %s: %s", path, strerror(errno));
+		return why;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		for (i = 0; i < NR_FIELDS; i++) {
+			size_t n = strlen(fdinfo_names[i]);
+			char *end;
+
+			if (strncmp(line, fdinfo_names[i], n) || line[n] != ':')
+				continue;
+			if (line[n + 1] != '\t') {
+				snprintf(why, whylen, "no tab: %s", line);
+				fclose(f);
+				return why;
+			}
+			errno = 0;
+			v[i] = strtoull(line + n + 2, &end, 0);
+			if (errno || end == line + n + 2 ||
+			    (*end != '\n' && *end != '\0')) {
+				snprintf(why, whylen, "bad value: %s", line);
+				fclose(f);
+				return why;
+			}
+			seen[i]++;
+		}
+	}
+	fclose(f);
+	for (i = 0; i < NR_FIELDS; i++) {
+		if (seen[i] != 1) {
+			snprintf(why, whylen, "field %s seen %u times",
+				 fdinfo_names[i], seen[i]);
+			return why;
+		}
+	}
+	return NULL;
+}
+
+#define ASSERT_FDINFO_MATCHES(fd) do {					\
+	unsigned long long __fi[NR_FIELDS], __sv[NR_FIELDS];		\
+	struct mpmc_stats __st;						\
+	const char *__err;						\
+	char __why[300];						\
+	unsigned int __i;						\
+	__err = read_fdinfo((fd), __fi, __why, sizeof(__why));		\
+	ASSERT_EQ(NULL, __err) {					\
+		TH_LOG("%s", __err);					\
+	}								\
+	ASSERT_EQ(0, get_stats((fd), &__st));				\
+	stats_values(&__st, __sv);					\
+	for (__i = 0; __i < NR_FIELDS; __i++) {				\
+		EXPECT_EQ(__sv[__i], __fi[__i]) {			\
+			TH_LOG("fdinfo %s", fdinfo_names[__i]);		\
+		}							\
+	}								\
+} while (0)
+
+TEST(fdinfo_matches_stats)
+{
+	struct mpmc_config cfg = { .capacity = 10, .max_msg_size = 200 };
+	struct mpmc_stats st;
+	char buf[16];
+	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	int snd, other;
+
+	ASSERT_LE(0, fd);
+	ASSERT_FDINFO_MATCHES(fd);
+
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	ASSERT_LE(0, snd);
+	ASSERT_EQ(5, write(fd, "11111", 5));
+	ASSERT_EQ(7, write(snd, "2222222", 7));
+	ASSERT_EQ(3, write(snd, "333", 3));
+	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	/* Make sure the comparison below is between interesting values. */
+	ASSERT_EQ(10U, st.capacity);
+	ASSERT_EQ(200U, st.max_msg_size);
+	ASSERT_EQ(2U, st.queued_msgs);
+	ASSERT_EQ(10U, st.queued_bytes);
+	ASSERT_EQ(2U, st.send_files);
+	ASSERT_EQ(1U, st.recv_files);
+	ASSERT_EQ(3U, st.total_sent);
+	ASSERT_EQ(1U, st.total_received);
+	ASSERT_FDINFO_MATCHES(fd);
+	ASSERT_FDINFO_MATCHES(snd);
+
+	/* Shutdown bits. */
+	other = mpmc_test_open(O_RDONLY);
+	ASSERT_LE(0, other);
+	ASSERT_EQ(0, ioctl(other, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
+	ASSERT_EQ(0, get_stats(other, &st));
+	ASSERT_EQ((__u32)MPMC_SHUT_RDWR, st.shutdown);
+	ASSERT_FDINFO_MATCHES(other);
+	close(other);
+	close(snd);
+	close(fd);
+}
+
+TEST(fdinfo_blocked_counts)
+{
+	struct mpmc_config cfg = { .capacity = 1, .max_msg_size = 16 };
+	struct op r, w;
+	char buf[16];
+	int a = mpmc_test_open(O_RDWR);
+	int b = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(0, op_start(&r, a, false, NULL));
+	ASSERT_EQ(0, wait_blocked(a, true, 1));
+	ASSERT_FDINFO_MATCHES(a);
+
+	ASSERT_EQ(0, ioctl(b, MPMC_IOC_SET_CONFIG, &cfg));
+	ASSERT_EQ(1, write(b, "1", 1));
+	ASSERT_EQ(0, op_start(&w, b, true, "2"));
+	ASSERT_EQ(0, wait_blocked(b, false, 1));
+	ASSERT_FDINFO_MATCHES(b);
+
+	ASSERT_EQ(1, write(a, "x", 1));
+	ASSERT_EQ(0, op_join(&r));
+	ASSERT_EQ(1, read(b, buf, sizeof(buf)));
+	ASSERT_EQ(0, op_join(&w));
+	ASSERT_FDINFO_MATCHES(a);
+	ASSERT_FDINFO_MATCHES(b);
+	close(a);
+	close(b);
+}
+
+TEST(stats_efault)
+{
+	void *gone;
+	int fd = mpmc_test_open(O_RDWR);
+
+	ASSERT_LE(0, fd);
+	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gone);
+	ASSERT_EQ(0, munmap(gone, 4096));
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, gone));
+	EXPECT_EQ(EFAULT, errno);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module lifecycle: mpmc cannot be unloaded while a channel is open, through
+ * the fd from open() or only through an endpoint fd; once everything is
+ * closed it unloads cleanly, /dev/mpmc goes away, and it loads again from
+ * $MPMC_KO with the same parameters.
+ *
+ * Named to sort last: the runner runs programs in directory order and this
+ * one unloads the module. Whatever happens (failed assertion, test killed
+ * by its timeout), the module is loaded again before the program exits:
+ * by the fixture teardown in the test child and by an atexit() handler in
+ * the harness parent. Needs root and $MPMC_KO; skipped otherwise.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+#define MOD_NAME	"mpmc"
+#define MOD_SYSFS	"/sys/module/" MOD_NAME
+#define WAIT_MS		10000
+
+static const char *ko_path;
+static char mod_params[256];
+static unsigned long long saved[3];
+static const char *const param_names[3] = {
+	"max_capacity", "max_msg_size", "max_channel_bytes",
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static bool module_loaded(void)
+{
+	return access(MOD_SYSFS, F_OK) == 0;
+}
+
+static bool dev_exists(void)
+{
+	return access(MPMC_DEV, F_OK) == 0;
+}
+
+/* Wait up to WAIT_MS for /dev/mpmc to be present (@want) or absent. */
+static bool wait_dev(bool want)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (dev_exists() != want) {
+		if (now_ms() > end)
+			return false;
+		usleep(10000);
+	}
+	return true;
+}
+
+static int unload_module(void)
+{
+	return syscall(SYS_delete_module, MOD_NAME, O_NONBLOCK);
+}
+
+/* Load $MPMC_KO with the parameters it had when this program started. */
+static int load_module(void)
+{
+	int fd, ret, err;
+
+	if (!ko_path)
+		return -1;
+	fd = open(ko_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, mod_params, 0);
+	err = errno;
+	close(fd);
+	if (ret && err != EEXIST) {
+		errno = err;
+		return -1;
+	}
+	return wait_dev(true) ? 0 : -1;
+}
+
+static void ensure_loaded(void)
+{
+	if (geteuid() != 0 || !ko_path)
+		return;
+	if (!module_loaded() && load_module())
+		fprintf(stderr, "# could not reload %s: %s\n", ko_path,
+			strerror(errno));
+}
+
+/* Runs in the harness parent before any test is forked. */
+static void __attribute__((constructor)) lifecycle_init(void)
+{
+	size_t off = 0;
+	unsigned int i;
+
+	ko_path = getenv("MPMC_KO");
+	if (ko_path && !*ko_path)
+		ko_path = NULL;
+	for (i = 0; i < 3; i++) {
+		saved[i] = mpmc_test_param(param_names[i]);
+		if (saved[i] && off < sizeof(mod_params))
+			off += snprintf(mod_params + off, sizeof(mod_params) - off,
+					"%s%s=%llu", off ? " " : "",
+					param_names[i], saved[i]);
+	}
+	/* Children leave through _exit(), so only the parent runs this. */
+	atexit(ensure_loaded);
+}
+
+FIXTURE(lifecycle)
+{
+	const char *skip_why;
+};
+
+FIXTURE_SETUP(lifecycle)
+{
+	if (geteuid() != 0) {
+		self->skip_why = "needs root";
+		return;
+	}
+	if (!ko_path) {
+		self->skip_why = "$MPMC_KO not set";
+		return;
+	}
+	if (access(ko_path, R_OK)) {
+		self->skip_why = "$MPMC_KO not readable";
+		return;
+	}
+	if (!module_loaded())
+		ASSERT_EQ(0, load_module());
+	ASSERT_TRUE(wait_dev(true));
+}
+
+FIXTURE_TEARDOWN(lifecycle)
+{
+	if (self->skip_why)
+		return;
+	ensure_loaded();
+	EXPECT_TRUE(module_loaded());
+	EXPECT_TRUE(wait_dev(true));
+}
+
+#define SKIP_IF_NEEDED() do {						\
+	if (self->skip_why)						\
+		SKIP(return, "%s", self->skip_why);			\
+} while (0)
+
+/* delete_module must fail because the module is in use (6.1: EWOULDBLOCK). */
+#define ASSERT_UNLOAD_BUSY() do {					\
+	errno = 0;							\
+	ASSERT_EQ(-1, unload_module()) {				\
+		TH_LOG("module unloaded with a channel still open");	\
+	}								\
+	ASSERT_EQ(EWOULDBLOCK, errno);					\
+	ASSERT_TRUE(module_loaded());					\
+	ASSERT_TRUE(dev_exists());					\
+} while (0)
+
+TEST_F(lifecycle, busy_while_channel_open)
+{
+	char buf[8];
+	int fd;
+
+	SKIP_IF_NEEDED();
+	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ASSERT_UNLOAD_BUSY();
+
+	/* The channel is untouched. */
+	ASSERT_EQ(2, write(fd, "ok", 2));
+	ASSERT_EQ(2, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "ok", 2));
+	close(fd);
+
+	/* O_RDONLY and O_WRONLY channels pin the module too. */
+	fd = mpmc_test_open(O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_UNLOAD_BUSY();
+	close(fd);
+	fd = mpmc_test_open(O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_UNLOAD_BUSY();
+	close(fd);
+}
+
+TEST_F(lifecycle, busy_while_only_endpoint_open)
+{
+	static const __u32 roles[] = {
+		MPMC_ROLE_SEND | MPMC_ROLE_RECV, MPMC_ROLE_SEND, MPMC_ROLE_RECV,
+	};
+	unsigned int i;
+	char buf[8];
+
+	SKIP_IF_NEEDED();
+	for (i = 0; i < 3; i++) {
+		struct mpmc_endpoint ep = {
+			.roles = roles[i], .flags = O_CLOEXEC | O_NONBLOCK,
+		};
+		int fd = mpmc_test_open(O_RDWR);
+		int efd;
+
+		ASSERT_LE(0, fd);
+		efd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+		ASSERT_LE(0, efd);
+		ASSERT_EQ(0, close(fd));
+		ASSERT_UNLOAD_BUSY();
+
+		/* The endpoint still works on its channel. */
+		if (roles[i] == (MPMC_ROLE_SEND | MPMC_ROLE_RECV)) {
+			ASSERT_EQ(2, write(efd, "ep", 2));
+			ASSERT_EQ(2, read(efd, buf, sizeof(buf)));
+			EXPECT_EQ(0, memcmp(buf, "ep", 2));
+		} else {
+			struct mpmc_stats st;
+
+			MPMC_STATS(efd, &st);
+			EXPECT_EQ(roles[i] == MPMC_ROLE_SEND ? 1U : 0U,
+				  st.send_files);
+			EXPECT_EQ(roles[i] == MPMC_ROLE_RECV ? 1U : 0U,
+				  st.recv_files);
+		}
+		ASSERT_EQ(0, close(efd));
+	}
+}
+
+TEST_F(lifecycle, unload_after_close_and_reload)
+{
+	struct mpmc_endpoint ep = { .roles = MPMC_ROLE_RECV };
+	struct mpmc_config cfg;
+	long long end;
+	unsigned int i;
+	char buf[8];
+	int fd, efd, ret;
+
+	SKIP_IF_NEEDED();
+	/* Use the module a little first: a channel and an endpoint. */
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	efd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(3, write(fd, "bye", 3));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(0, close(efd));
+
+	/*
+	 * Everything is closed. Files of earlier test programs may still be
+	 * on their way out (io_uring ring teardown runs from a workqueue),
+	 * so allow a bounded wait for EWOULDBLOCK to clear.
+	 */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		errno = 0;
+		ret = unload_module();
+		if (!ret || errno != EWOULDBLOCK || now_ms() > end)
+			break;
+		usleep(50000);
+	}
+	ASSERT_EQ(0, ret) {
+		TH_LOG("delete_module: %s", strerror(errno));
+	}
+	EXPECT_FALSE(module_loaded());
+	EXPECT_TRUE(wait_dev(false));
+	errno = 0;
+	EXPECT_EQ(-1, open(MPMC_DEV, O_RDWR | O_CLOEXEC));
+	EXPECT_EQ(ENOENT, errno);
+
+	/* And back. */
+	ASSERT_EQ(0, load_module()) {
+		TH_LOG("finit_module(%s): %s", ko_path, strerror(errno));
+	}
+	ASSERT_TRUE(module_loaded());
+	for (i = 0; i < 3; i++)
+		if (saved[i])
+			EXPECT_EQ(saved[i], mpmc_test_param(param_names[i]));
+
+	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(64U, cfg.capacity);
+	EXPECT_EQ(4096U, cfg.max_msg_size);
+	ASSERT_EQ(5, write(fd, "again", 5));
+	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "again", 5));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
