@@ -1,4 +1,4 @@
-cmd_/work/main/kmod/mpmc_chan.o :=  gcc-12 -Wp,-MMD,/work/main/kmod/.mpmc_chan.o.d -nostdinc -I/usr/src/linux-headers-6.1.0-56-common/arch/x86/include -I./arch/x86/include/generated -I/usr/src/linux-headers-6.1.0-56-common/include -I./include -I/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi -I./arch/x86/include/generated/uapi -I/usr/src/linux-headers-6.1.0-56-common/include/uapi -I./include/generated/uapi -include /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h -include /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h -include /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler_types.h -D__KERNEL__ -fmacro-prefix-map=/usr/src/linux-headers-6.1.0-56-common/= -Wall -Wundef -Werror=strict-prototypes -Wno-trigraphs -fno-strict-aliasing -fno-common -fshort-wchar -fno-PIE -Werror=implicit-function-declaration -Werror=implicit-int -Werror=return-type -Wno-format-security -std=gnu11 -mno-sse -mno-mmx -mno-sse2 -mno-3dnow -mno-avx -fcf-protection=none -m64 -falign-jumps=1 -falign-loops=1 -mno-80387 -mno-fp-ret-in-387 -mpreferred-stack-boundary=3 -mskip-rax-setup -mtune=generic -mno-red-zone -mcmodel=kernel -Wno-sign-compare -fno-asynchronous-unwind-tables -mindirect-branch=thunk-extern -mindirect-branch-register -mindirect-branch-cs-prefix -mfunction-return=thunk-extern -fno-jump-tables -mharden-sls=all -fno-delete-null-pointer-checks -Wno-frame-address -Wno-format-truncation -Wno-format-overflow -Wno-address-of-packed-member -O2 -fno-allow-store-data-races -Wframe-larger-than=2048 -fstack-protector-strong -Wno-main -Wno-unused-but-set-variable -Wno-unused-const-variable -Wno-dangling-pointer -ftrivial-auto-var-init=zero -fno-stack-clash-protection -pg -mrecord-mcount -mfentry -DCC_USING_FENTRY -Wvla -Wno-pointer-sign -Wcast-function-type -Wno-stringop-truncation -Wno-stringop-overflow -Wno-restrict -Wno-maybe-uninitialized -Wno-array-bounds -Wno-alloc-size-larger-than -Wimplicit-fallthrough=5 -fno-strict-overflow -fno-stack-check -fconserve-stack -Werror=date-time -Werror=incompatible-pointer-types -Werror=designated-init -fno-builtin-wcslen -Wno-packed-not-aligned -g -I/work/main/uapi -I/work/main/kmod  -DMODULE  -DKBUILD_BASENAME='"mpmc_chan"' -DKBUILD_MODNAME='"mpmc"' -D__KBUILD_MODNAME=kmod_mpmc -c -o /work/main/kmod/mpmc_chan.o /work/main/kmod/mpmc_chan.c   ; ./tools/objtool/objtool --hacks=jump_label --hacks=noinstr --orc --retpoline --rethunk --sls --static-call --uaccess   --module /work/main/kmod/mpmc_chan.o
+cmd_/work/main/kmod/mpmc_chan.o :=  gcc-12 -Wp,-MMD,/work/main/kmod/.mpmc_chan.o.d -nostdinc -I/usr/src/linux-headers-6.1.0-56-common/arch/x86/include -I./arch/x86/include/generated -I/usr/src/linux-headers-6.1.0-56-common/include -I./include -I/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi -I./arch/x86/include/generated/uapi -I/usr/src/linux-headers-6.1.0-56-common/include/uapi -I./include/generated/uapi -include /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler-version.h -include /usr/src/linux-headers-6.1.0-56-common/include/linux/kconfig.h -include /usr/src/linux-headers-6.1.0-56-common/include/linux/compiler_types.h -D__KERNEL__ -fmacro-prefix-map=/usr/src/linux-headers-6.1.0-56-common/= -DKBUILD_EXTRA_WARN1 -Wall -Wundef -Werror=strict-prototypes -Wno-trigraphs -fno-strict-aliasing -fno-common -fshort-wchar -fno-PIE -Werror=implicit-function-declaration -Werror=implicit-int -Werror=return-type -Wno-format-security -std=gnu11 -mno-sse -mno-mmx -mno-sse2 -mno-3dnow -mno-avx -fcf-protection=none -m64 -falign-jumps=1 -falign-loops=1 -mno-80387 -mno-fp-ret-in-387 -mpreferred-stack-boundary=3 -mskip-rax-setup -mtune=generic -mno-red-zone -mcmodel=kernel -Wno-sign-compare -fno-asynchronous-unwind-tables -mindirect-branch=thunk-extern -mindirect-branch-register -mindirect-branch-cs-prefix -mfunction-return=thunk-extern -fno-jump-tables -mharden-sls=all -fno-delete-null-pointer-checks -Wno-frame-address -Wno-format-truncation -Wno-format-overflow -Wno-address-of-packed-member -O2 -fno-allow-store-data-races -Wframe-larger-than=2048 -fstack-protector-strong -Wno-main -Wno-unused-but-set-variable -Wno-unused-const-variable -Wno-dangling-pointer -ftrivial-auto-var-init=zero -fno-stack-clash-protection -pg -mrecord-mcount -mfentry -DCC_USING_FENTRY -Wvla -Wno-pointer-sign -Wcast-function-type -Wno-stringop-truncation -Wno-stringop-overflow -Wno-restrict -Wno-maybe-uninitialized -Wno-array-bounds -Wno-alloc-size-larger-than -Wimplicit-fallthrough=5 -fno-strict-overflow -fno-stack-check -fconserve-stack -Werror=date-time -Werror=incompatible-pointer-types -Werror=designated-init -fno-builtin-wcslen -Wno-packed-not-aligned -Wextra -Wunused -Wno-unused-parameter -Wmissing-declarations -Wmissing-format-attribute -Wmissing-prototypes -Wold-style-definition -Wmissing-include-dirs -Wunused-but-set-variable -Wunused-const-variable -Wpacked-not-aligned -Wstringop-truncation -Wno-missing-field-initializers -Wno-sign-compare -Wno-type-limits -Wno-shift-negative-value -g -I/work/main/uapi -I/work/main/kmod  -DMODULE  -DKBUILD_BASENAME='"mpmc_chan"' -DKBUILD_MODNAME='"mpmc"' -D__KBUILD_MODNAME=kmod_mpmc -c -o /work/main/kmod/mpmc_chan.o /work/main/kmod/mpmc_chan.c   ; ./tools/objtool/objtool --hacks=jump_label --hacks=noinstr --orc --retpoline --rethunk --sls --static-call --uaccess   --module /work/main/kmod/mpmc_chan.o
 
 source_/work/main/kmod/mpmc_chan.o := /work/main/kmod/mpmc_chan.c
 
@@ -1000,6 +1000,278 @@ deps_/work/main/kmod/mpmc_chan.o := \
   /usr/src/linux-headers-6.1.0-56-common/include/linux/uio.h \
   /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/uio.h \
   /work/main/uapi/linux/mpmc.h \
+  /work/main/kmod/mpmc_trace.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/tracepoint.h \
+    $(wildcard include/config/HAVE_SYSCALL_TRACEPOINTS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/static_call.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/cpu.h \
+    $(wildcard include/config/PM_SLEEP_SMP) \
+    $(wildcard include/config/PM_SLEEP_SMP_NONZERO_CPU) \
+    $(wildcard include/config/ARCH_HAS_CPU_FINALIZE_INIT) \
+    $(wildcard include/config/HOTPLUG_SMT) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/node.h \
+    $(wildcard include/config/HMEM_REPORTING) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/device.h \
+    $(wildcard include/config/GENERIC_MSI_IRQ_DOMAIN) \
+    $(wildcard include/config/GENERIC_MSI_IRQ) \
+    $(wildcard include/config/ENERGY_MODEL) \
+    $(wildcard include/config/PINCTRL) \
+    $(wildcard include/config/DMA_OPS) \
+    $(wildcard include/config/DMA_DECLARE_COHERENT) \
+    $(wildcard include/config/DMA_CMA) \
+    $(wildcard include/config/SWIOTLB) \
+    $(wildcard include/config/ARCH_HAS_SYNC_DMA_FOR_DEVICE) \
+    $(wildcard include/config/ARCH_HAS_SYNC_DMA_FOR_CPU) \
+    $(wildcard include/config/ARCH_HAS_SYNC_DMA_FOR_CPU_ALL) \
+    $(wildcard include/config/DMA_OPS_BYPASS) \
+    $(wildcard include/config/PM) \
+    $(wildcard include/config/OF) \
+    $(wildcard include/config/DEVTMPFS) \
+    $(wildcard include/config/SYSFS_DEPRECATED) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/dev_printk.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/energy_model.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject.h \
+    $(wildcard include/config/UEVENT_HELPER) \
+    $(wildcard include/config/DEBUG_KOBJECT_RELEASE) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sysfs.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kernfs.h \
+    $(wildcard include/config/KERNFS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/idr.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kobject_ns.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/cpufreq.h \
+    $(wildcard include/config/CPU_FREQ) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/topology.h \
+    $(wildcard include/config/SCHED_DEBUG) \
+    $(wildcard include/config/SCHED_CLUSTER) \
+    $(wildcard include/config/SCHED_MC) \
+    $(wildcard include/config/CPU_FREQ_GOV_SCHEDUTIL) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/idle.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/sd_flags.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/klist.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/pm.h \
+    $(wildcard include/config/VT_CONSOLE_SLEEP) \
+    $(wildcard include/config/CXL_SUSPEND) \
+    $(wildcard include/config/PM_CLK) \
+    $(wildcard include/config/PM_GENERIC_DOMAINS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/device/bus.h \
+    $(wildcard include/config/ACPI) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/device/class.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/device/driver.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/module.h \
+    $(wildcard include/config/MODULES_TREE_LOOKUP) \
+    $(wildcard include/config/STACKTRACE_BUILD_ID) \
+    $(wildcard include/config/ARCH_USES_CFI_TRAPS) \
+    $(wildcard include/config/MODULE_SIG) \
+    $(wildcard include/config/ARCH_WANTS_MODULES_DATA_IN_VMALLOC) \
+    $(wildcard include/config/KALLSYMS) \
+    $(wildcard include/config/BPF_EVENTS) \
+    $(wildcard include/config/EVENT_TRACING) \
+    $(wildcard include/config/MODULE_UNLOAD) \
+    $(wildcard include/config/CONSTRUCTORS) \
+    $(wildcard include/config/FUNCTION_ERROR_INJECTION) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/buildid.h \
+    $(wildcard include/config/CRASH_CORE) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kmod.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/umh.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/elf.h \
+    $(wildcard include/config/ARCH_USE_GNU_PROPERTY) \
+    $(wildcard include/config/ARCH_HAVE_ELF_PROT) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/elf.h \
+    $(wildcard include/config/X86_X32_ABI) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user_64.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/fsgsbase.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/syscall.h \
+    $(wildcard include/config/X86_X32_DISABLED) \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/audit.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf-em.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/vdso.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/elf.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/moduleparam.h \
+    $(wildcard include/config/ALPHA) \
+    $(wildcard include/config/PPC64) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/rbtree_latch.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/error-injection.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/error-injection.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/module.h \
+    $(wildcard include/config/UNWINDER_ORC) \
+  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/module.h \
+    $(wildcard include/config/HAVE_MOD_ARCH_SPECIFIC) \
+    $(wildcard include/config/MODULES_USE_ELF_REL) \
+    $(wildcard include/config/MODULES_USE_ELF_RELA) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/orc_types.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/device.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/pm_wakeup.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/cpuhotplug.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/static_call.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/text-patching.h \
+    $(wildcard include/config/UML_X86) \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/define_trace.h \
+  /work/main/kmod/./mpmc_trace.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/trace_events.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_events.h \
+    $(wildcard include/config/DYNAMIC_EVENTS) \
+    $(wildcard include/config/KPROBE_EVENTS) \
+    $(wildcard include/config/UPROBE_EVENTS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ring_buffer.h \
+    $(wildcard include/config/RING_BUFFER_ALLOW_SWAP) \
+    $(wildcard include/config/RING_BUFFER) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/seq_file.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/string_helpers.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ctype.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_seq.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/seq_buf.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/hardirq.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/context_tracking_state.h \
+    $(wildcard include/config/CONTEXT_TRACKING_USER) \
+    $(wildcard include/config/CONTEXT_TRACKING) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace_irq.h \
+    $(wildcard include/config/HWLAT_TRACER) \
+    $(wildcard include/config/OSNOISE_TRACER) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/vtime.h \
+    $(wildcard include/config/VIRT_CPU_ACCOUNTING) \
+    $(wildcard include/config/IRQ_TIME_ACCOUNTING) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/hardirq.h \
+    $(wildcard include/config/KVM_INTEL) \
+    $(wildcard include/config/HAVE_KVM) \
+    $(wildcard include/config/X86_THERMAL_VECTOR) \
+    $(wildcard include/config/X86_MCE_THRESHOLD) \
+    $(wildcard include/config/X86_MCE_AMD) \
+    $(wildcard include/config/X86_HV_CALLBACK_VECTOR) \
+    $(wildcard include/config/HYPERV) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/perf_event.h \
+    $(wildcard include/config/HAVE_HW_BREAKPOINT) \
+    $(wildcard include/config/FUNCTION_TRACER) \
+    $(wildcard include/config/CGROUP_PERF) \
+    $(wildcard include/config/GUEST_PERF_EVENTS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/perf_event.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/bpf_perf_event.h \
+  arch/x86/include/generated/uapi/asm/bpf_perf_event.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/bpf_perf_event.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ptrace.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/pid_namespace.h \
+    $(wildcard include/config/PID_NS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/nsproxy.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ns_common.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/ptrace.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/perf_event.h \
+    $(wildcard include/config/PERF_EVENTS_AMD_BRS) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/stacktrace.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/cpu_entry_area.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/intel_ds.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/pgtable_areas.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/switch_to.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/sched/task_stack.h \
+    $(wildcard include/config/DEBUG_STACK_USAGE) \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/magic.h \
+  arch/x86/include/generated/asm/local64.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/local64.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/local.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/hw_breakpoint.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/hw_breakpoint.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kdebug.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/kdebug.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/ftrace.h \
+    $(wildcard include/config/DYNAMIC_FTRACE) \
+    $(wildcard include/config/HAVE_DYNAMIC_FTRACE_WITH_ARGS) \
+    $(wildcard include/config/DYNAMIC_FTRACE_WITH_REGS) \
+    $(wildcard include/config/DYNAMIC_FTRACE_WITH_DIRECT_CALLS) \
+    $(wildcard include/config/HAVE_DYNAMIC_FTRACE_WITH_DIRECT_CALLS) \
+    $(wildcard include/config/STACK_TRACER) \
+    $(wildcard include/config/FUNCTION_PROFILER) \
+    $(wildcard include/config/FTRACE_SYSCALLS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_recursion.h \
+    $(wildcard include/config/FTRACE_RECORD_RECURSION) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/interrupt.h \
+    $(wildcard include/config/IRQ_FORCED_THREADING) \
+    $(wildcard include/config/GENERIC_IRQ_PROBE) \
+    $(wildcard include/config/IRQ_TIMINGS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/irqreturn.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irq.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irq_vectors.h \
+    $(wildcard include/config/PCI_MSI) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/sections.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/sections.h \
+    $(wildcard include/config/HAVE_FUNCTION_DESCRIPTORS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/trace_clock.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/trace_clock.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kallsyms.h \
+    $(wildcard include/config/KALLSYMS_ALL) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/ftrace.h \
+    $(wildcard include/config/HAVE_FENTRY) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/compat.h \
+    $(wildcard include/config/ARCH_HAS_SYSCALL_WRAPPER) \
+    $(wildcard include/config/COMPAT_OLD_SIGACTION) \
+    $(wildcard include/config/ODD_RT_SIGACTION) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/socket.h \
+  arch/x86/include/generated/uapi/asm/socket.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/socket.h \
+  arch/x86/include/generated/uapi/asm/sockios.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/asm-generic/sockios.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/sockios.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/socket.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/if.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/libc-compat.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/hdlc/ioctl.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/aio_abi.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/compat.h \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/user32.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/asm-generic/compat.h \
+    $(wildcard include/config/COMPAT_FOR_U64_ALIGNMENT) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/syscall_wrapper.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/irq_work.h \
+    $(wildcard include/config/IRQ_WORK) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/irq_work.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/jump_label_ratelimit.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/perf_regs.h \
+    $(wildcard include/config/HAVE_PERF_REGS) \
+  /usr/src/linux-headers-6.1.0-56-common/arch/x86/include/uapi/asm/perf_regs.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup.h \
+    $(wildcard include/config/CGROUP_CPUACCT) \
+    $(wildcard include/config/SOCK_CGROUP_DATA) \
+    $(wildcard include/config/CGROUP_DATA) \
+    $(wildcard include/config/CGROUP_BPF) \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/cgroupstats.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/uapi/linux/taskstats.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/user_namespace.h \
+    $(wildcard include/config/INOTIFY_USER) \
+    $(wildcard include/config/FANOTIFY) \
+    $(wildcard include/config/PERSISTENT_KEYRINGS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kernel_stat.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup-defs.h \
+    $(wildcard include/config/CGROUP_NET_CLASSID) \
+    $(wildcard include/config/CGROUP_NET_PRIO) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/u64_stats_sync.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/bpf-cgroup-defs.h \
+    $(wildcard include/config/BPF_LSM) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/psi_types.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kthread.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/cgroup_subsys.h \
+    $(wildcard include/config/CGROUP_DEVICE) \
+    $(wildcard include/config/CGROUP_FREEZER) \
+    $(wildcard include/config/CGROUP_HUGETLB) \
+    $(wildcard include/config/CGROUP_PIDS) \
+    $(wildcard include/config/CGROUP_RDMA) \
+    $(wildcard include/config/CGROUP_MISC) \
+    $(wildcard include/config/CGROUP_DEBUG) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/security.h \
+    $(wildcard include/config/SECURITY_NETWORK) \
+    $(wildcard include/config/SECURITY_INFINIBAND) \
+    $(wildcard include/config/SECURITY_NETWORK_XFRM) \
+    $(wildcard include/config/SECURITY_PATH) \
+    $(wildcard include/config/SECURITYFS) \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/kernel_read_file.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/linux/file.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/init.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage1_struct_define.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage2_data_offsets.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage3_trace_output.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage4_event_fields.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage5_get_offsets.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage6_event_callback.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/stages/stage7_class_define.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/perf.h \
+  /usr/src/linux-headers-6.1.0-56-common/include/trace/bpf_probe.h \
 
 /work/main/kmod/mpmc_chan.o: $(deps_/work/main/kmod/mpmc_chan.o)
 

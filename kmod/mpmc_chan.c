@@ -58,6 +58,9 @@
 
 #include "mpmc_chan.h"
 
+#define CREATE_TRACE_POINTS
+#include "mpmc_trace.h"
+
 /* waiter->state while asleep; any other value is the final result. */
 #define MPMC_WAITING	1
 
@@ -158,12 +161,17 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 	return msg;
 }
 
-/* Finish @w's operation with @state and wake it; see the top comment. */
-static void mpmc_waiter_complete(struct mpmc_waiter *w, struct mpmc_msg *msg,
-				 int state)
+/*
+ * Finish @w's operation with @state and wake it; see the top comment.
+ * @dir is MPMC_TRACE_SEND or MPMC_TRACE_RECV.
+ */
+static void mpmc_waiter_complete(struct mpmc_chan *ch, struct mpmc_waiter *w,
+				 struct mpmc_msg *msg, int state, int dir)
 {
 	struct task_struct *task = w->task;
 
+	lockdep_assert_held(&ch->lock);
+	trace_mpmc_wake(ch->id, dir, task->pid, state);
 	list_del(&w->link);
 	get_task_struct(task);
 	w->msg = msg;
@@ -198,11 +206,12 @@ static bool mpmc_deliver(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link) {
 		ch->nr_recv_waiters--;
 		if (w->room < msg->len) {
-			mpmc_waiter_complete(w, NULL, -EMSGSIZE);
+			mpmc_waiter_complete(ch, w, NULL, -EMSGSIZE,
+					     MPMC_TRACE_RECV);
 			continue;
 		}
 		ch->total_received++;
-		mpmc_waiter_complete(w, msg, 0);
+		mpmc_waiter_complete(ch, w, msg, 0, MPMC_TRACE_RECV);
 		return false;
 	}
 	mpmc_enqueue(ch, msg, at_head);
@@ -225,7 +234,7 @@ static bool mpmc_admit_senders(struct mpmc_chan *ch)
 		ch->nr_send_waiters--;
 		ch->total_sent++;
 		queued |= mpmc_deliver(ch, w->msg, false);
-		mpmc_waiter_complete(w, NULL, 0);
+		mpmc_waiter_complete(ch, w, NULL, 0, MPMC_TRACE_SEND);
 	}
 	return queued;
 }
@@ -335,6 +344,7 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	w.state = MPMC_WAITING;
 	list_add_tail(&w.link, &ch->send_waiters);
 	ch->nr_send_waiters++;
+	trace_mpmc_block(ch->id, MPMC_TRACE_SEND, ch->nr_send_waiters);
 	spin_unlock(&ch->lock);
 
 	/* A receiver that admits us also notifies the pollers. */
@@ -387,6 +397,7 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 		mpmc_msg_free(ch, msg);
 		return ret;
 	}
+	trace_mpmc_send(ch->id, len, READ_ONCE(ch->nr_msgs));
 	return len;
 }
 
@@ -437,6 +448,7 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 	w.state = MPMC_WAITING;
 	list_add_tail(&w.link, &ch->recv_waiters);
 	ch->nr_recv_waiters++;
+	trace_mpmc_block(ch->id, MPMC_TRACE_RECV, ch->nr_recv_waiters);
 	spin_unlock(&ch->lock);
 
 	ret = mpmc_wait(ch, &w, opts, &ch->nr_recv_waiters);
@@ -491,6 +503,7 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		return -EFAULT;
 	}
 	mpmc_msg_free(ch, msg);
+	trace_mpmc_recv(ch->id, ret, READ_ONCE(ch->nr_msgs));
 	return ret;
 }
 
@@ -506,16 +519,18 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 
 	lockdep_assert_held(&ch->lock);
 	ch->shutdown |= how;
+	trace_mpmc_shutdown(ch->id, how, ch->shutdown,
+			    how & MPMC_SHUT_RD ? ch->nr_msgs : 0);
 	if (how & MPMC_SHUT_RD) {
 		list_splice_init(&ch->msgs, discard);
 		ch->nr_msgs = 0;
 		ch->nr_bytes = 0;
 	}
 	list_for_each_entry_safe(w, tmp, &ch->send_waiters, link)
-		mpmc_waiter_complete(w, NULL, -EPIPE);
+		mpmc_waiter_complete(ch, w, NULL, -EPIPE, MPMC_TRACE_SEND);
 	ch->nr_send_waiters = 0;
 	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link)
-		mpmc_waiter_complete(w, NULL, 0);
+		mpmc_waiter_complete(ch, w, NULL, 0, MPMC_TRACE_RECV);
 	ch->nr_recv_waiters = 0;
 }
 
