@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Blocking behaviour of /dev/mpmc channels: read sleeps on an empty channel
+ * and write on a full one until the other side acts; O_NONBLOCK (at open and
+ * through fcntl) gives EAGAIN instead; a signal interrupts a sleeper with
+ * EINTR and no effect, or restarts it under SA_RESTART; blocked readers and
+ * writers are served in the order they blocked (hand-off), one message wakes
+ * one reader, a non-blocking reader never overtakes a blocked one, and a
+ * blocked reader with a too small buffer gets EMSGSIZE without losing the
+ * message.
+ *
+ * Sleepers run in threads; every "is it asleep" check goes through
+ * stats.blocked_receivers / stats.blocked_senders with a bounded deadline.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+/* Generous bounds: the tests run in an emulated (TCG) guest. */
+#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
+#define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int get_stats(int fd, struct mpmc_stats *st)
+{
+	return ioctl(fd, MPMC_IOC_GET_STATS, st);
+}
+
+/*
+ * Wait until the channel of @fd has exactly @want blocked receivers (@rx) or
+ * senders (!@rx). 0 when reached, -1 on timeout or error.
+ */
+static int wait_blocked(int fd, bool rx, unsigned int want)
+{
+	long long end = now_ms() + WAIT_MS;
+	struct mpmc_stats st;
+
+	for (;;) {
+		if (get_stats(fd, &st))
+			return -1;
+		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
+			return 0;
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+}
+
+/* One read() or write() run in its own thread. */
+struct op {
+	pthread_t th;
+	int fd;
+	bool write;
+	char buf[4096];
+	size_t len;
+	ssize_t ret;
+	int err;
+	atomic_int done;
+};
+
+static void *op_fn(void *arg)
+{
+	struct op *op = arg;
+
+	if (op->write)
+		op->ret = write(op->fd, op->buf, op->len);
+	else
+		op->ret = read(op->fd, op->buf, op->len);
+	op->err = op->ret < 0 ? errno : 0;
+	atomic_store(&op->done, 1);
+	return NULL;
+}
+
+static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
+{
+	memset(op, 0, sizeof(*op));
+	op->fd = fd;
+	op->write = wr;
+	op->len = len;
+	if (wr && msg)
+		memcpy(op->buf, msg, len);
+	return pthread_create(&op->th, NULL, op_fn, op);
+}
+
+static int start_reader(struct op *op, int fd, size_t len)
+{
+	return op_start(op, fd, false, NULL, len);
+}
+
+static int start_writer(struct op *op, int fd, const char *msg)
+{
+	return op_start(op, fd, true, msg, strlen(msg));
+}
+
+static bool op_done(struct op *op)
+{
+	return atomic_load(&op->done);
+}
+
+/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
+static int op_join(struct op *op)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	return pthread_timedjoin_np(op->th, NULL, &ts);
+}
+
+static int write_str(int fd, const char *s)
+{
+	ssize_t n = write(fd, s, strlen(s));
+
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* Read one message into @buf as a C string; returns the length or -1. */
+static ssize_t read_str(int fd, char *buf, size_t size)
+{
+	ssize_t n = read(fd, buf, size - 1);
+
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/*
+ * Read one message with a bounded wait (through a thread), so that a module
+ * that never delivers fails the test instead of hanging it.
+ */
+static ssize_t read_str_tmo(int fd, char *buf, size_t size)
+{
+	struct op op;
+
+	if (start_reader(&op, fd, size - 1))
+		return -1;
+	if (op_join(&op)) {
+		pthread_detach(op.th);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (op.ret < 0) {
+		errno = op.err;
+		return -1;
+	}
+	memcpy(buf, op.buf, op.ret);
+	buf[op.ret] = '\0';
+	return op.ret;
+}
+
+static atomic_int sig_count;
+
+static void on_sig(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sig_count, 1);
+}
+
+static int set_sigusr1(bool restart)
+{
+	struct sigaction sa = { .sa_handler = on_sig };
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	atomic_store(&sig_count, 0);
+	return sigaction(SIGUSR1, &sa, NULL);
+}
+
+static int wait_sig_count(int want)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (atomic_load(&sig_count) < want) {
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+TEST(read_blocks_until_write)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd, 4096));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	usleep(SETTLE_US);
+	EXPECT_FALSE(op_done(&rd));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.blocked_receivers);
+	EXPECT_EQ(0, st.total_received);
+
+	ASSERT_EQ(0, write_str(fd, "hello"));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(5, rd.ret);
+	EXPECT_EQ(0, memcmp(rd.buf, "hello", 5));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+	EXPECT_EQ(1, st.total_received);
+	close(fd);
+}
+
+TEST(write_blocks_until_read)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	struct op wr;
+	int fd;
+
+	fd = mpmc_test_open_cfg(2, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+
+	ASSERT_EQ(0, start_writer(&wr, fd, "m2"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	usleep(SETTLE_US);
+	EXPECT_FALSE(op_done(&wr));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.blocked_senders);
+	EXPECT_EQ(2, st.queued_msgs);
+	EXPECT_EQ(2, st.total_sent);
+
+	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("m0", buf);
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(2, wr.ret);
+
+	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("m1", buf);
+	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("m2", buf);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(3, st.total_sent);
+	EXPECT_EQ(3, st.total_received);
+	close(fd);
+}
+
+TEST(nonblock_at_open)
+{
+	struct mpmc_config cfg = { .capacity = 2, .max_msg_size = 64 };
+	struct mpmc_stats st;
+	char buf[64];
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+
+	ASSERT_EQ(0, write_str(fd, "a"));
+	ASSERT_EQ(0, write_str(fd, "b"));
+	EXPECT_EQ(-1, write(fd, "c", 1));
+	EXPECT_EQ(EAGAIN, errno);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.queued_msgs);
+	EXPECT_EQ(2, st.total_sent);
+	EXPECT_EQ(0, st.blocked_senders);
+
+	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("a", buf);
+	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("b", buf);
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(2, st.total_received);
+	EXPECT_EQ(0, st.blocked_receivers);
+	close(fd);
+}
+
+TEST(nonblock_fcntl_toggle)
+{
+	struct mpmc_stats st;
+	struct op rd, wr;
+	char buf[64];
+	int fd, fl;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	fl = fcntl(fd, F_GETFL);
+	ASSERT_LE(0, fl);
+	ASSERT_EQ(0, fl & O_NONBLOCK);
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, write_str(fd, "x"));
+	EXPECT_EQ(-1, write(fd, "y", 1));
+	EXPECT_EQ(EAGAIN, errno);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+
+	/* Blocking again: a write on the full channel sleeps. */
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl & ~O_NONBLOCK));
+	ASSERT_EQ(0, start_writer(&wr, fd, "y"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	EXPECT_FALSE(op_done(&wr));
+	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("x", buf);
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(1, wr.ret);
+	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("y", buf);
+
+	/* ... and a read on the empty channel sleeps. */
+	ASSERT_EQ(0, start_reader(&rd, fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	EXPECT_FALSE(op_done(&rd));
+	ASSERT_EQ(0, write_str(fd, "z"));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(1, rd.ret);
+	EXPECT_EQ('z', rd.buf[0]);
+	close(fd);
+}
+
+TEST(signal_interrupts_blocked_read)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	char buf[64];
+	int fd;
+
+	ASSERT_EQ(0, set_sigusr1(false));
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+
+	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(-1, rd.ret);
+	EXPECT_EQ(EINTR, rd.err);
+	EXPECT_EQ(1, atomic_load(&sig_count));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_EQ(0, st.total_received);
+
+	/* The interrupted reader left nothing behind that takes a message. */
+	ASSERT_EQ(0, write_str(fd, "after"));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(0, st.total_received);
+	ASSERT_EQ(5, read_str_tmo(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("after", buf);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.total_received);
+	EXPECT_EQ(0, st.queued_msgs);
+	close(fd);
+}
+
+TEST(signal_interrupts_blocked_write)
+{
+	struct mpmc_stats st;
+	struct op wr;
+	char buf[64];
+	int fd;
+
+	ASSERT_EQ(0, set_sigusr1(false));
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "first"));
+	ASSERT_EQ(0, start_writer(&wr, fd, "blocked"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+
+	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(-1, wr.ret);
+	EXPECT_EQ(EINTR, wr.err);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(5, st.queued_bytes);
+	EXPECT_EQ(1, st.total_sent);
+
+	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("first", buf);
+	/* The interrupted message was never enqueued, not even now. */
+	usleep(SETTLE_US);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+	ASSERT_EQ(0, write_str(fd, "next"));
+	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("next", buf);
+	close(fd);
+}
+
+TEST(sa_restart_blocked_read)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	int fd;
+
+	ASSERT_EQ(0, set_sigusr1(true));
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+
+	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
+	ASSERT_EQ(0, wait_sig_count(1));
+	/* The handler ran; the read restarted and sleeps again. */
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	usleep(SETTLE_US);
+	EXPECT_FALSE(op_done(&rd));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.blocked_receivers);
+	EXPECT_EQ(0, st.total_received);
+
+	ASSERT_EQ(0, write_str(fd, "late"));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(4, rd.ret);
+	EXPECT_EQ(0, memcmp(rd.buf, "late", 4));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.total_received);
+	EXPECT_EQ(0, st.queued_msgs);
+	close(fd);
+}
+
+TEST(sa_restart_blocked_write)
+{
+	struct mpmc_stats st;
+	struct op wr;
+	char buf[64];
+	int fd;
+
+	ASSERT_EQ(0, set_sigusr1(true));
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "first"));
+	ASSERT_EQ(0, start_writer(&wr, fd, "second"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+
+	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
+	ASSERT_EQ(0, wait_sig_count(1));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	usleep(SETTLE_US);
+	EXPECT_FALSE(op_done(&wr));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+
+	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("first", buf);
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(6, wr.ret);
+	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("second", buf);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.total_sent);
+	EXPECT_EQ(0, st.queued_msgs);
+	close(fd);
+}
+
+#define NFIFO 4
+
+TEST(blocked_readers_served_in_order)
+{
+	struct op rd[NFIFO];
+	char msg[32];
+	int fd, i;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < NFIFO; i++) {
+		ASSERT_EQ(0, start_reader(&rd[i], fd, 64));
+		ASSERT_EQ(0, wait_blocked(fd, true, i + 1));
+	}
+	for (i = 0; i < NFIFO; i++) {
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ(0, write_str(fd, msg));
+	}
+	for (i = 0; i < NFIFO; i++) {
+		ASSERT_EQ(0, op_join(&rd[i]));
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ((ssize_t)strlen(msg), rd[i].ret);
+		rd[i].buf[rd[i].ret] = '\0';
+		EXPECT_STREQ(msg, rd[i].buf) {
+			TH_LOG("reader %d (blocked %d-th) got the wrong message", i, i);
+		}
+	}
+	close(fd);
+}
+
+TEST(blocked_writers_enqueue_in_order)
+{
+	struct mpmc_stats st;
+	struct op wr[NFIFO];
+	char msg[32], buf[64];
+	int fd, i;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "full"));
+	for (i = 0; i < NFIFO; i++) {
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ(0, start_writer(&wr[i], fd, msg));
+		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
+	}
+	ASSERT_EQ(4, read_str_tmo(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("full", buf);
+	for (i = 0; i < NFIFO; i++) {
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ((ssize_t)strlen(msg), read_str_tmo(fd, buf, sizeof(buf)));
+		EXPECT_STREQ(msg, buf);
+	}
+	for (i = 0; i < NFIFO; i++) {
+		ASSERT_EQ(0, op_join(&wr[i]));
+		EXPECT_EQ(5, wr[i].ret);
+	}
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(NFIFO + 1, st.total_sent);
+	EXPECT_EQ(NFIFO + 1, st.total_received);
+	close(fd);
+}
+
+#define NHERD 8
+
+static int count_done(struct op *ops, int n)
+{
+	int i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += op_done(&ops[i]);
+	return c;
+}
+
+TEST(one_message_wakes_one_reader)
+{
+	struct mpmc_stats st;
+	struct op rd[NHERD];
+	bool seen[NHERD] = { false };
+	long long end;
+	char msg[32];
+	int fd, i, tag;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < NHERD; i++)
+		ASSERT_EQ(0, start_reader(&rd[i], fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, NHERD));
+
+	ASSERT_EQ(0, write_str(fd, "msg 0"));
+	end = now_ms() + WAIT_MS;
+	while (count_done(rd, NHERD) < 1 && now_ms() < end)
+		usleep(1000);
+	ASSERT_EQ(1, count_done(rd, NHERD));
+	usleep(SETTLE_US);
+	EXPECT_EQ(1, count_done(rd, NHERD));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(NHERD - 1, st.blocked_receivers);
+	EXPECT_EQ(1, st.total_received);
+	EXPECT_EQ(0, st.queued_msgs);
+
+	/* Release the others; every message goes to exactly one reader. */
+	for (i = 1; i < NHERD; i++) {
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ(0, write_str(fd, msg));
+	}
+	for (i = 0; i < NHERD; i++) {
+		ASSERT_EQ(0, op_join(&rd[i]));
+		ASSERT_LT(0, rd[i].ret);
+		rd[i].buf[rd[i].ret] = '\0';
+		ASSERT_EQ(1, sscanf(rd[i].buf, "msg %d", &tag));
+		ASSERT_LE(0, tag);
+		ASSERT_GT(NHERD, tag);
+		EXPECT_FALSE(seen[tag]);
+		seen[tag] = true;
+	}
+	close(fd);
+}
+
+struct spinner {
+	pthread_t th;
+	int fd;
+	atomic_int stop;
+	atomic_long eagain;
+	atomic_long stolen;
+	atomic_long other;
+};
+
+static void *spin_fn(void *arg)
+{
+	struct spinner *s = arg;
+	char buf[64];
+	ssize_t n;
+
+	while (!atomic_load(&s->stop)) {
+		n = read(s->fd, buf, sizeof(buf));
+		if (n > 0)
+			atomic_fetch_add(&s->stolen, 1);
+		else if (n < 0 && errno == EAGAIN)
+			atomic_fetch_add(&s->eagain, 1);
+		else
+			atomic_fetch_add(&s->other, 1);
+	}
+	return NULL;
+}
+
+#define NSTEAL 20
+
+TEST(nonblocking_reader_never_steals)
+{
+	struct mpmc_endpoint ep = {
+		.roles = MPMC_ROLE_RECV, .flags = O_NONBLOCK | O_CLOEXEC,
+	};
+	struct spinner *s;
+	struct op rd;
+	char msg[32];
+	long long end;
+	int fd, i;
+
+	s = calloc(1, sizeof(*s));
+	ASSERT_NE(NULL, s);
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	s->fd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+	ASSERT_LE(0, s->fd);
+	ASSERT_EQ(0, pthread_create(&s->th, NULL, spin_fn, s));
+	end = now_ms() + WAIT_MS;
+	while (atomic_load(&s->eagain) < 10 && now_ms() < end)
+		usleep(1000);
+	ASSERT_LE(10, atomic_load(&s->eagain));
+
+	for (i = 0; i < NSTEAL; i++) {
+		ASSERT_EQ(0, start_reader(&rd, fd, 64));
+		ASSERT_EQ(0, wait_blocked(fd, true, 1));
+		snprintf(msg, sizeof(msg), "msg %d", i);
+		ASSERT_EQ(0, write_str(fd, msg));
+		end = now_ms() + WAIT_MS;
+		while (!op_done(&rd) && !atomic_load(&s->stolen) && now_ms() < end)
+			usleep(500);
+		ASSERT_EQ(0, atomic_load(&s->stolen)) {
+			TH_LOG("round %d: the spinning non-blocking reader took the message meant for the blocked one",
+			       i);
+		}
+		ASSERT_EQ(0, op_join(&rd));
+		ASSERT_EQ((ssize_t)strlen(msg), rd.ret);
+		EXPECT_EQ(0, memcmp(rd.buf, msg, rd.ret));
+	}
+	atomic_store(&s->stop, 1);
+	ASSERT_EQ(0, pthread_join(s->th, NULL));
+	EXPECT_EQ(0, atomic_load(&s->stolen));
+	EXPECT_EQ(0, atomic_load(&s->other));
+	TH_LOG("%d rounds, spinner saw %ld EAGAIN", NSTEAL, atomic_load(&s->eagain));
+	close(s->fd);
+	close(fd);
+	free(s);
+}
+
+TEST(blocked_reader_emsgsize_keeps_message)
+{
+	struct mpmc_stats st;
+	char msg[100], buf[4096];
+	struct op rd;
+	int fd, len;
+
+	memset(msg, 'q', sizeof(msg));
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd, 8));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(-1, rd.ret);
+	EXPECT_EQ(EMSGSIZE, rd.err);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(sizeof(msg), st.queued_bytes);
+	EXPECT_EQ(0, st.total_received);
+	EXPECT_EQ(0, st.blocked_receivers);
+	ASSERT_EQ(0, ioctl(fd, FIONREAD, &len));
+	EXPECT_EQ(sizeof(msg), len);
+
+	ASSERT_EQ(sizeof(msg), read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, msg, sizeof(msg)));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(1, st.total_received);
+	close(fd);
+}
+
+TEST(blocked_reader_emsgsize_next_in_line)
+{
+	struct mpmc_stats st;
+	struct op small, big;
+	char msg[100];
+	int fd;
+
+	memset(msg, 'r', sizeof(msg));
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&small, fd, 8));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, start_reader(&big, fd, 4096));
+	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+
+	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
+	ASSERT_EQ(0, op_join(&small));
+	EXPECT_EQ(-1, small.ret);
+	EXPECT_EQ(EMSGSIZE, small.err);
+	ASSERT_EQ(0, op_join(&big));
+	ASSERT_EQ(sizeof(msg), big.ret);
+	EXPECT_EQ(0, memcmp(big.buf, msg, sizeof(msg)));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(1, st.total_received);
+	EXPECT_EQ(0, st.blocked_receivers);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,1103 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Closing and disconnection of /dev/mpmc channels: MPMC_IOC_SHUTDOWN
+ * (SHUT_WR, SHUT_RD, SHUT_RDWR; repeats; bad arguments), EPIPE without
+ * SIGPIPE, endpoints from MPMC_IOC_NEW_ENDPOINT (roles, access modes,
+ * O_CLOEXEC/O_NONBLOCK, EINVAL/EPERM), channels opened O_RDONLY/O_WRONLY,
+ * and what the release of the last sender or receiver does: EOF after
+ * draining, woken sleepers, EPIPE; a producer process that exits or is
+ * killed gives its consumer EOF; a channel passed with SCM_RIGHTS works in
+ * the receiving process.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+/* Generous bounds: the tests run in an emulated (TCG) guest. */
+#define WAIT_MS		10000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int get_stats(int fd, struct mpmc_stats *st)
+{
+	return ioctl(fd, MPMC_IOC_GET_STATS, st);
+}
+
+/* Wait until @fd's channel has exactly @want blocked receivers/senders. */
+static int wait_blocked(int fd, bool rx, unsigned int want)
+{
+	long long end = now_ms() + WAIT_MS;
+	struct mpmc_stats st;
+
+	for (;;) {
+		if (get_stats(fd, &st))
+			return -1;
+		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
+			return 0;
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+}
+
+/* One read() or write() run in its own thread. */
+struct op {
+	pthread_t th;
+	int fd;
+	bool write;
+	char buf[4096];
+	size_t len;
+	ssize_t ret;
+	int err;
+	atomic_int done;
+};
+
+static void *op_fn(void *arg)
+{
+	struct op *op = arg;
+
+	if (op->write)
+		op->ret = write(op->fd, op->buf, op->len);
+	else
+		op->ret = read(op->fd, op->buf, op->len);
+	op->err = op->ret < 0 ? errno : 0;
+	atomic_store(&op->done, 1);
+	return NULL;
+}
+
+static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
+{
+	memset(op, 0, sizeof(*op));
+	op->fd = fd;
+	op->write = wr;
+	op->len = len;
+	if (wr && msg)
+		memcpy(op->buf, msg, len);
+	return pthread_create(&op->th, NULL, op_fn, op);
+}
+
+static int start_reader(struct op *op, int fd)
+{
+	return op_start(op, fd, false, NULL, sizeof(op->buf));
+}
+
+static int start_writer(struct op *op, int fd, const char *msg)
+{
+	return op_start(op, fd, true, msg, strlen(msg));
+}
+
+/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
+static int op_join(struct op *op)
+{
+	struct timespec ts;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	ret = pthread_timedjoin_np(op->th, NULL, &ts);
+	if (ret)
+		pthread_detach(op->th);
+	return ret;
+}
+
+static int write_str(int fd, const char *s)
+{
+	ssize_t n = write(fd, s, strlen(s));
+
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/*
+ * Read one message into @buf as a C string with a bounded wait (a thread),
+ * so that a read that never returns fails the test instead of hanging it.
+ * Returns the length, 0 at EOF, -1 with errno set (ETIMEDOUT if it hung).
+ */
+static ssize_t read_str(int fd, char *buf, size_t size)
+{
+	struct op *op = malloc(sizeof(*op));
+	ssize_t ret;
+
+	if (!op)
+		return -1;
+	if (op_start(op, fd, false, NULL, size - 1)) {
+		free(op);
+		return -1;
+	}
+	if (op_join(op)) {
+		/* Leak @op: the thread still owns it. */
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	ret = op->ret;
+	if (ret < 0) {
+		errno = op->err;
+	} else {
+		memcpy(buf, op->buf, ret);
+		buf[ret] = '\0';
+	}
+	free(op);
+	return ret;
+}
+
+static int new_endpoint(int fd, __u32 roles, __u32 flags)
+{
+	struct mpmc_endpoint ep = { .roles = roles, .flags = flags };
+
+	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+}
+
+static int shut(int fd, unsigned long how)
+{
+	return ioctl(fd, MPMC_IOC_SHUTDOWN, how);
+}
+
+/* Wait for @pid within WAIT_MS; SIGKILL it and return -1 on timeout. */
+static int wait_child(pid_t pid, int *status)
+{
+	long long end = now_ms() + WAIT_MS;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return -1;
+		}
+		usleep(2000);
+	}
+}
+
+static bool sigpipe_pending(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	if (sigpending(&set))
+		return true;
+	return sigismember(&set, SIGPIPE);
+}
+
+/* SIGPIPE with its default (fatal) disposition and unblocked. */
+static int default_sigpipe(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+		return -1;
+	return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static int block_sigpipe(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	return sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+static int set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+/* ------------------------------------------------------------------ */
+/* MPMC_IOC_SHUTDOWN                                                   */
+
+TEST(shut_wr_epipe_then_drain_then_eof)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, i, n;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+	ASSERT_EQ(0, write_str(fd, "m2"));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_EQ(3, st.queued_msgs);
+
+	/* EPIPE, and no SIGPIPE: default disposition would kill us here. */
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	ASSERT_EQ(0, block_sigpipe(true));
+	EXPECT_EQ(-1, write(fd, "y", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_FALSE(sigpipe_pending());
+	ASSERT_EQ(0, block_sigpipe(false));
+	EXPECT_EQ(0, write(fd, "", 0));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(3, st.queued_msgs);
+	EXPECT_EQ(3, st.total_sent);
+
+	/* Queued messages still drain, in order. */
+	for (i = 0; i < 3; i++) {
+		char want[8];
+
+		snprintf(want, sizeof(want), "m%d", i);
+		ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+		EXPECT_STREQ(want, buf);
+	}
+	/* Then EOF at once, every time, blocking or not. */
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, ioctl(fd, FIONREAD, &n));
+	EXPECT_EQ(0, n);
+	ASSERT_EQ(0, set_nonblock(fd, true));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(-1, write(fd, "z", 1));
+	EXPECT_EQ(EPIPE, errno);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(3, st.total_sent);
+	EXPECT_EQ(3, st.total_received);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	close(fd);
+}
+
+TEST(shut_wr_wakes_blocked_reader)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(0, rd.ret);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_EQ(0, st.total_received);
+	close(fd);
+}
+
+TEST(shut_wr_wakes_blocked_writer)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	struct op wr;
+	int fd;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "a"));
+	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(-1, wr.ret);
+	EXPECT_EQ(EPIPE, wr.err);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("a", buf);
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
+TEST(shut_rd_discards_and_refuses)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, n;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+	ASSERT_EQ(0, write_str(fd, "m2"));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(0, st.queued_bytes);
+	EXPECT_EQ(3, st.total_sent);
+	EXPECT_EQ(0, st.total_received);
+	ASSERT_EQ(0, ioctl(fd, FIONREAD, &n));
+	EXPECT_EQ(0, n);
+
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_FALSE(sigpipe_pending());
+	ASSERT_EQ(0, set_nonblock(fd, true));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(3, st.total_sent);
+	EXPECT_EQ(0, st.total_received);
+	close(fd);
+}
+
+TEST(shut_rd_wakes_blocked_writer)
+{
+	struct mpmc_stats st;
+	struct op wr;
+	int fd;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "a"));
+	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(-1, wr.ret);
+	EXPECT_EQ(EPIPE, wr.err);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(1, st.total_sent);
+	close(fd);
+}
+
+TEST(shut_rd_wakes_blocked_reader)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, start_reader(&rd, fd));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(0, rd.ret);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.blocked_receivers);
+	close(fd);
+}
+
+TEST(shut_rdwr_does_both)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RDWR));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(0, st.queued_bytes);
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
+TEST(shutdown_repeat_is_noop)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_EQ(2, st.queued_msgs);
+
+	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("m0", buf);
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.queued_msgs);
+	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("m1", buf);
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RDWR));
+	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
+	EXPECT_EQ(2, st.total_sent);
+	EXPECT_EQ(2, st.total_received);
+	close(fd);
+}
+
+TEST(shutdown_bad_argument)
+{
+	static const unsigned long bad[] = {
+		0, 4, 5, 7, 8, 0x100000002UL, 0x100000001UL, 0x80000002UL, ~0UL,
+	};
+	struct mpmc_stats st;
+	char buf[64];
+	unsigned int i;
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_str(fd, "keep"));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-1, shut(fd, bad[i])) {
+			TH_LOG("MPMC_IOC_SHUTDOWN(%#lx) succeeded", bad[i]);
+		}
+		EXPECT_EQ(EINVAL, errno);
+	}
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.shutdown);
+	EXPECT_EQ(1, st.queued_msgs);
+	ASSERT_EQ(0, write_str(fd, "more"));
+	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("keep", buf);
+	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("more", buf);
+	close(fd);
+}
+
+TEST(shutdown_from_any_endpoint)
+{
+	struct mpmc_stats st;
+	int fd, rx, tx;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	ASSERT_LE(0, rx);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	ASSERT_LE(0, tx);
+
+	/* A receive-only file may close the sending side, and vice versa. */
+	ASSERT_EQ(0, shut(rx, MPMC_SHUT_WR));
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(-1, write(tx, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	ASSERT_EQ(0, shut(tx, MPMC_SHUT_RD));
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
+	close(tx);
+	close(rx);
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Endpoints                                                           */
+
+TEST(endpoint_send_only)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, tx;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	ASSERT_LE(0, tx);
+	EXPECT_EQ(O_WRONLY, fcntl(tx, F_GETFL) & O_ACCMODE);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+
+	EXPECT_EQ(-1, read(tx, buf, sizeof(buf)));
+	EXPECT_EQ(EBADF, errno);
+	ASSERT_EQ(0, write_str(tx, "via tx"));
+	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("via tx", buf);
+
+	close(tx);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	EXPECT_EQ(0, st.shutdown);
+	close(fd);
+}
+
+TEST(endpoint_recv_only)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, rx;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, rx);
+	EXPECT_EQ(O_RDONLY, fcntl(rx, F_GETFL) & O_ACCMODE);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(2, st.recv_files);
+
+	EXPECT_EQ(-1, write(rx, "x", 1));
+	EXPECT_EQ(EBADF, errno);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	ASSERT_EQ(0, write_str(fd, "to rx"));
+	ASSERT_EQ(5, read_str(rx, buf, sizeof(buf)));
+	EXPECT_STREQ("to rx", buf);
+
+	close(rx);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.recv_files);
+	EXPECT_EQ(0, st.shutdown);
+	close(fd);
+}
+
+TEST(endpoint_both_roles)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, ep;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, ep);
+	EXPECT_EQ(O_RDWR, fcntl(ep, F_GETFL) & O_ACCMODE);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.send_files);
+	EXPECT_EQ(2, st.recv_files);
+
+	ASSERT_EQ(0, write_str(ep, "one"));
+	ASSERT_EQ(0, write_str(fd, "two"));
+	ASSERT_EQ(3, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("one", buf);
+	ASSERT_EQ(3, read_str(ep, buf, sizeof(buf)));
+	EXPECT_STREQ("two", buf);
+
+	/* The original can go; the endpoint keeps the channel whole. */
+	close(fd);
+	MPMC_STATS(ep, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	EXPECT_EQ(0, st.shutdown);
+	ASSERT_EQ(0, write_str(ep, "three"));
+	ASSERT_EQ(5, read_str(ep, buf, sizeof(buf)));
+	EXPECT_STREQ("three", buf);
+	close(ep);
+}
+
+TEST(endpoint_flags)
+{
+	char buf[64];
+	int fd, ep, fl;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+
+	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_CLOEXEC);
+	ASSERT_LE(0, ep);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
+	close(ep);
+
+	ep = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, ep);
+	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
+	close(ep);
+
+	/* O_NONBLOCK on the endpoint only, not on the original. */
+	ep = new_endpoint(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	ASSERT_LE(0, ep);
+	fl = fcntl(ep, F_GETFL);
+	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
+	EXPECT_EQ(O_RDONLY, fl & O_ACCMODE);
+	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(0, fcntl(fd, F_GETFL) & O_NONBLOCK);
+	EXPECT_EQ(-1, read(ep, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+	close(ep);
+
+	ep = new_endpoint(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
+	ASSERT_LE(0, ep);
+	fl = fcntl(ep, F_GETFL);
+	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
+	EXPECT_EQ(O_WRONLY, fl & O_ACCMODE);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
+	ASSERT_EQ(0, write_str(ep, "a"));
+	EXPECT_EQ(-1, write(ep, "b", 1));
+	EXPECT_EQ(EAGAIN, errno);
+	close(ep);
+	close(fd);
+}
+
+TEST(endpoint_invalid)
+{
+	static const struct mpmc_endpoint bad[] = {
+		{ .roles = 0 },
+		{ .roles = 4 },
+		{ .roles = MPMC_ROLE_SEND | 4 },
+		{ .roles = MPMC_ROLE_RECV | 0x80000000u },
+		{ .roles = ~0u },
+		{ .roles = MPMC_ROLE_SEND, .flags = O_APPEND },
+		{ .roles = MPMC_ROLE_SEND, .flags = O_WRONLY },
+		{ .roles = MPMC_ROLE_RECV, .flags = O_RDWR },
+		{ .roles = MPMC_ROLE_RECV, .flags = O_CLOEXEC | O_TRUNC },
+		{ .roles = MPMC_ROLE_RECV, .flags = O_NONBLOCK | O_DIRECT },
+		{ .roles = MPMC_ROLE_RECV, .flags = 0x80000000u },
+		{ .roles = MPMC_ROLE_RECV, .reserved = 1 },
+		{ .roles = MPMC_ROLE_SEND, .reserved = 1ULL << 63 },
+	};
+	struct mpmc_endpoint ep;
+	struct mpmc_stats st;
+	unsigned int i;
+	int fd, probe, probe2;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	probe = dup(fd);
+	ASSERT_LE(0, probe);
+	close(probe);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ep = bad[i];
+		EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep)) {
+			TH_LOG("entry %u (roles %#x flags %#x reserved %#llx) accepted",
+			       i, bad[i].roles, bad[i].flags,
+			       (unsigned long long)bad[i].reserved);
+		}
+		EXPECT_EQ(EINVAL, errno);
+	}
+	/* Nothing was created: no file counted, no descriptor used. */
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	probe2 = dup(fd);
+	ASSERT_LE(0, probe2);
+	EXPECT_EQ(probe, probe2);
+	close(probe2);
+	close(fd);
+}
+
+TEST(endpoint_role_not_held)
+{
+	struct mpmc_stats st;
+	int fd, rx, tx, ep;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, rx);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	ASSERT_LE(0, tx);
+
+	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(EPERM, errno);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.send_files);
+	EXPECT_EQ(2, st.recv_files);
+
+	/* The roles a file has can be handed on. */
+	ep = new_endpoint(rx, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, ep);
+	EXPECT_EQ(O_RDONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
+	close(ep);
+	ep = new_endpoint(tx, MPMC_ROLE_SEND, 0);
+	ASSERT_LE(0, ep);
+	EXPECT_EQ(O_WRONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
+	close(ep);
+	close(tx);
+	close(rx);
+	close(fd);
+}
+
+TEST(open_rdonly_is_born_eof)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd;
+
+	fd = mpmc_test_open(O_RDONLY);
+	ASSERT_LE(0, fd);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown & MPMC_SHUT_WR);
+	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_RD);
+	EXPECT_EQ(0, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+
+	/* No sender can ever exist: EOF at once. */
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_SEND, 0));
+	EXPECT_EQ(EPERM, errno);
+	ASSERT_EQ(0, set_nonblock(fd, true));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
+TEST(open_wronly_is_born_epipe)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open(O_WRONLY);
+	ASSERT_LE(0, fd);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown & MPMC_SHUT_RD);
+	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_WR);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(0, st.recv_files);
+
+	EXPECT_EQ(-1, write(fd, "x", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_FALSE(sigpipe_pending());
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(EPERM, errno);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(0, st.total_sent);
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Release of the last sender / receiver                               */
+
+TEST(last_sender_close_drains_then_eof)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int fd, tx, rx;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	ASSERT_LE(0, tx);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, rx);
+	ASSERT_EQ(0, write_str(fd, "a"));
+
+	/* A sender is left (tx): no shutdown yet. */
+	close(fd);
+	MPMC_STATS(rx, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	EXPECT_EQ(0, st.shutdown);
+	ASSERT_EQ(0, write_str(tx, "b"));
+
+	/* The last sender goes. */
+	close(tx);
+	MPMC_STATS(rx, &st);
+	EXPECT_EQ(0, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_EQ(2, st.queued_msgs);
+
+	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
+	EXPECT_STREQ("a", buf);
+	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
+	EXPECT_STREQ("b", buf);
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	close(rx);
+}
+
+TEST(last_sender_close_wakes_reader)
+{
+	struct mpmc_stats st;
+	struct op rd;
+	int fd, rx;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, rx);
+	ASSERT_EQ(0, start_reader(&rd, rx));
+	ASSERT_EQ(0, wait_blocked(rx, true, 1));
+	close(fd);
+	ASSERT_EQ(0, op_join(&rd));
+	EXPECT_EQ(0, rd.ret);
+	MPMC_STATS(rx, &st);
+	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	close(rx);
+}
+
+TEST(last_receiver_close_epipe)
+{
+	struct mpmc_stats st;
+	struct op wr;
+	int fd, tx;
+
+	ASSERT_EQ(0, default_sigpipe());
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	ASSERT_LE(0, tx);
+	ASSERT_EQ(0, write_str(tx, "a"));
+	ASSERT_EQ(0, start_writer(&wr, tx, "b"));
+	ASSERT_EQ(0, wait_blocked(tx, false, 1));
+
+	close(fd);
+	ASSERT_EQ(0, op_join(&wr));
+	EXPECT_EQ(-1, wr.ret);
+	EXPECT_EQ(EPIPE, wr.err);
+
+	MPMC_STATS(tx, &st);
+	EXPECT_EQ(0, st.recv_files);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
+	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(-1, write(tx, "c", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_FALSE(sigpipe_pending());
+	close(tx);
+}
+
+#define NPROD_MSGS 5
+
+TEST(producer_exit_gives_eof)
+{
+	char buf[64], want[32];
+	int fd, tx, rx, i, status;
+	pid_t pid;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	ASSERT_LE(0, tx);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	ASSERT_LE(0, rx);
+	close(fd);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(rx);
+		for (i = 0; i < NPROD_MSGS; i++) {
+			snprintf(want, sizeof(want), "msg %d", i);
+			if (write_str(tx, want))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(tx);
+
+	for (i = 0; i < NPROD_MSGS; i++) {
+		snprintf(want, sizeof(want), "msg %d", i);
+		ASSERT_EQ((ssize_t)strlen(want), read_str(rx, buf, sizeof(buf)));
+		EXPECT_STREQ(want, buf);
+	}
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	ASSERT_EQ(0, wait_child(pid, &status));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	close(rx);
+}
+
+TEST(producer_killed_gives_eof)
+{
+	struct mpmc_stats st;
+	char buf[64], want[32];
+	int fd, tx, rx, i, status;
+	pid_t pid;
+
+	fd = mpmc_test_open_cfg(3, 64);
+	ASSERT_LE(0, fd);
+	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	ASSERT_LE(0, tx);
+	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	ASSERT_LE(0, rx);
+	close(fd);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(rx);
+		/* The fourth write blocks: the child dies asleep in it. */
+		for (i = 0; i < 4; i++) {
+			snprintf(want, sizeof(want), "msg %d", i);
+			if (write_str(tx, want))
+				_exit(1);
+		}
+		_exit(2);
+	}
+	close(tx);
+
+	ASSERT_EQ(0, wait_blocked(rx, false, 1));
+	MPMC_STATS(rx, &st);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(3, st.queued_msgs);
+	EXPECT_EQ(0, st.shutdown);
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(0, wait_child(pid, &status));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+
+	MPMC_STATS(rx, &st);
+	EXPECT_EQ(0, st.send_files);
+	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_EQ(3, st.total_sent);
+	EXPECT_EQ(3, st.queued_msgs);
+	for (i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "msg %d", i);
+		ASSERT_EQ((ssize_t)strlen(want), read_str(rx, buf, sizeof(buf)));
+		EXPECT_STREQ(want, buf);
+	}
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	close(rx);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char c = 'F';
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+
+	memset(&u, 0, sizeof(u));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+TEST(scm_rights_passes_channel)
+{
+	struct mpmc_stats st;
+	char buf[64];
+	int sv[2], fd, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+	/* Fork first: the child must get the channel only through sv[1]. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int cfd;
+		ssize_t n;
+
+		close(sv[0]);
+		alarm(20);	/* never outlive the test on a hang */
+		cfd = recv_fd(sv[1]);
+		if (cfd < 0)
+			_exit(10);
+		n = read(cfd, buf, sizeof(buf));
+		if (n != 4 || memcmp(buf, "ping", 4))
+			_exit(11);
+		if (write_str(cfd, "pong"))
+			_exit(12);
+		_exit(0);
+	}
+	close(sv[1]);
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, send_fd(sv[0], fd));
+	/* The child sleeps in read() on the channel it received. */
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, write_str(fd, "ping"));
+	ASSERT_EQ(0, wait_child(pid, &status));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
+	EXPECT_STREQ("pong", buf);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(2, st.total_sent);
+	EXPECT_EQ(2, st.total_received);
+	EXPECT_EQ(1, st.send_files);
+	EXPECT_EQ(1, st.recv_files);
+	close(sv[0]);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
