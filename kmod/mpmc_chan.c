@@ -145,7 +145,7 @@ static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 		list_add(&msg->link, &ch->msgs);
 	else
 		list_add_tail(&msg->link, &ch->msgs);
-	ch->nr_msgs++;
+	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs + 1);
 	ch->nr_bytes += msg->len;
 }
 
@@ -156,7 +156,7 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 
 	lockdep_assert_held(&ch->lock);
 	list_del(&msg->link);
-	ch->nr_msgs--;
+	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs - 1);
 	ch->nr_bytes -= msg->len;
 	return msg;
 }
@@ -518,12 +518,12 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 	struct mpmc_waiter *w, *tmp;
 
 	lockdep_assert_held(&ch->lock);
-	ch->shutdown |= how;
+	WRITE_ONCE(ch->shutdown, ch->shutdown | how);
 	trace_mpmc_shutdown(ch->id, how, ch->shutdown,
 			    how & MPMC_SHUT_RD ? ch->nr_msgs : 0);
 	if (how & MPMC_SHUT_RD) {
 		list_splice_init(&ch->msgs, discard);
-		ch->nr_msgs = 0;
+		WRITE_ONCE(ch->nr_msgs, 0);
 		ch->nr_bytes = 0;
 	}
 	list_for_each_entry_safe(w, tmp, &ch->send_waiters, link)
@@ -722,8 +722,8 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	    (cfg->max_msg_size != ch->max_msg_size && ch->nr_msgs)) {
 		ret = -EBUSY;
 	} else {
-		ch->capacity = cfg->capacity;
-		ch->max_msg_size = cfg->max_msg_size;
+		WRITE_ONCE(ch->capacity, cfg->capacity);
+		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
 		admitted = mpmc_admit_senders(ch);
 		has_room = mpmc_can_send(ch);
 	}

@@ -57,6 +57,10 @@ extern struct mpmc_limits mpmc_limits;
  *    receiver that makes room moves the oldest blocked sender's message in.
  * Together they give FIFO hand-off: a caller that arrives later never
  * overtakes one that is asleep.
+ *
+ * @nr_msgs, @capacity, @max_msg_size and @shutdown are also read without
+ * the lock (READ_ONCE) for early answers that are rechecked under it; they
+ * are written with WRITE_ONCE.
  */
 struct mpmc_chan {
 	spinlock_t lock;	/* see the kernel-doc above */
