@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# mpmc: build and test.
+#
+#   make [all]        the module (mpmc.ko, here at the top, where kbuild
+#                     puts it) and the selftests (build/selftests/)
+#   make module       the module only, against KVER's kbuild tree
+#   make selftests    the selftests only
+#   make deps         install the Debian packages all this needs
+#   make check        deps + all, then boot the Debian 6.1 kernel in QEMU
+#                     (tools/vm-run), load the module and run every
+#                     selftest (selftests/run-all.sh). Prints the tests'
+#                     TAP output and ends with "N passed, N failed, N
+#                     skipped"; exits non-zero on any failure, including
+#                     a kernel warning or taint seen by the VM runner.
+#                     Console log: build/check.log (+ .dmesg).
+#   make check-host   the same on a real host running a 6.1-compatible
+#                     kernel that can load modules (as root): builds
+#                     against `uname -r`, insmods, runs the selftests,
+#                     rmmods
+#   make checkpatch   scripts/checkpatch.pl --strict on kmod/ and uapi/
+#   make sparse       the module through sparse (C=2, -D__CHECK_ENDIAN__)
+#   make w1           the module with W=1 -Werror
+#   make lint         checkpatch + sparse + w1
+#   make clean
+#
+# Variables: KVER (default: the newest installed Debian
+# linux-headers-6.1*-amd64), KDIR (its kbuild tree), VM_TIMEOUT (seconds
+# for the whole guest run), TEST_TIMEOUT (seconds per test program),
+# VM_ARGS (more tools/vm-run options, e.g. VM_ARGS="--smp 4"), TESTS
+# (run only these test programs, by name).
+#
+# checkpatch.pl and the kselftest harness are not kept here: they are
+# extracted from Debian's linux-source-6.1 tarball into build/ when needed.
+
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+LINUX_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
+
+# Recursively expanded on purpose: `make check` installs the headers
+# first, then looks for them.
+KVER ?= $(shell ls -d /usr/src/linux-headers-6.1*-amd64 2>/dev/null | \
+		sed 's|^/usr/src/linux-headers-||' | sort -V | tail -n 1)
+KDIR ?= /lib/modules/$(KVER)/build
+KBUILD = $(MAKE) -C $(KDIR) M=$(TOP)
+
+VM_TIMEOUT ?= 2400
+TEST_TIMEOUT ?= 600
+VM_ARGS ?=
+TESTS ?=
+
+CHECKPATCH := $(BUILD)/scripts/checkpatch.pl
+LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
+
+.PHONY: all module selftests deps check check-vm check-host checkpatch \
+	sparse w1 lint clean kdir
+
+all: module selftests
+
+kdir:
+	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
+		echo "no kbuild tree for KVER='$(KVER)' at $(KDIR): run 'make deps' (linux-headers-amd64)" >&2; \
+		exit 1; \
+	fi
+
+module: kdir
+	$(KBUILD) modules
+
+selftests:
+	$(MAKE) -C selftests OUTPUT=$(BUILD)/selftests KSFT=$(BUILD)/ksft \
+		LINUX_SOURCE=$(LINUX_SOURCE)
+
+deps:
+	@tools/install-deps
+
+# The summary is printed again after the guest is gone, so that it is the
+# last line of the output, also when the VM fails without one.
+check:
+	@if ! $(MAKE) --no-print-directory deps || \
+	    ! $(MAKE) --no-print-directory all; then \
+		echo "make check: the build failed"; \
+		echo "0 passed, 1 failed"; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory check-vm
+
+check-vm:
+	@rm -f $(BUILD)/check.summary; \
+	tools/vm-run --timeout $(VM_TIMEOUT) --log $(BUILD)/check.log \
+		--module $(TOP)/mpmc.ko \
+		--add $(TOP)/selftests/run-all.sh:/opt/mpmc \
+		--add $(BUILD)/selftests:/opt/mpmc/selftests $(VM_ARGS) \
+		-- run-all.sh -t $(TEST_TIMEOUT) /opt/mpmc/selftests $(TESTS); \
+	rc=$$?; \
+	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log | tail -n 1); \
+	if [ -z "$$summary" ]; then \
+		summary="0 passed, 1 failed"; \
+	elif [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
+		echo "make check: the tests passed but the VM run failed (see above): 1 more failure"; \
+		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
+	fi; \
+	echo "$$summary" >$(BUILD)/check.summary; \
+	echo "$$summary"; \
+	exit $$rc
+
+# On a real host that can load modules; needs root.
+check-host:
+	@if [ "$$(id -u)" != 0 ]; then echo "make check-host: needs root (insmod)"; echo "0 passed, 1 failed"; exit 1; fi
+	@if ! $(MAKE) --no-print-directory KVER=$$(uname -r) all; then \
+		echo "make check-host: the build failed"; echo "0 passed, 1 failed"; exit 1; \
+	fi
+	@if [ -d /sys/module/mpmc ]; then rmmod mpmc || { echo "0 passed, 1 failed"; exit 1; }; fi; \
+	if ! insmod $(TOP)/mpmc.ko; then echo "make check-host: insmod failed"; echo "0 passed, 1 failed"; exit 1; fi; \
+	{ MPMC_KO=$(TOP)/mpmc.ko sh selftests/run-all.sh -t $(TEST_TIMEOUT) $(BUILD)/selftests $(TESTS) 2>&1; \
+	  echo $$? >$(BUILD)/check-host.rc; } | tee $(BUILD)/check-host.log; \
+	rc=$$(cat $(BUILD)/check-host.rc); \
+	i=0; while ! rmmod mpmc 2>/dev/null && [ $$i -lt 50 ]; do sleep 0.1; i=$$((i + 1)); done; \
+	if [ -d /sys/module/mpmc ]; then echo "make check-host: rmmod mpmc failed"; rc=1; fi; \
+	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check-host.log | tail -n 1); \
+	[ -n "$$summary" ] || summary="0 passed, 1 failed"; \
+	if [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
+		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
+	fi; \
+	echo "$$summary"; \
+	exit $$rc
+
+$(CHECKPATCH):
+	@test -r $(LINUX_SOURCE) || { echo "$(LINUX_SOURCE) missing: run make deps" >&2; exit 1; }
+	@echo "  EXTRACT checkpatch.pl from $(LINUX_SOURCE)"
+	@rm -rf $(BUILD)/scripts.tmp && mkdir -p $(BUILD)/scripts.tmp
+	@tar -xJf $(LINUX_SOURCE) --strip-components=2 -C $(BUILD)/scripts.tmp \
+		linux-source-6.1/scripts/checkpatch.pl \
+		linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+	@rm -rf $(BUILD)/scripts && mv $(BUILD)/scripts.tmp $(BUILD)/scripts
+
+checkpatch: $(CHECKPATCH)
+	perl $(CHECKPATCH) --strict --no-tree --show-types --terse -f $(LINT_FILES)
+
+# sparse prints warnings but does not fail the build: fail on any
+# warning or error about our own files.
+sparse: kdir
+	@command -v sparse >/dev/null || { echo "sparse missing: run make deps" >&2; exit 1; }
+	@mkdir -p $(BUILD); \
+	echo "$(KBUILD) C=2 CF=-D__CHECK_ENDIAN__ modules"; \
+	$(KBUILD) C=2 CF=-D__CHECK_ENDIAN__ modules >$(BUILD)/sparse.log 2>&1; rc=$$?; \
+	cat $(BUILD)/sparse.log; \
+	[ $$rc = 0 ] || exit $$rc; \
+	if grep -E '^(/.*/)?(kmod|uapi)/[^:]*:[0-9]+:[0-9]+: (warning|error):' $(BUILD)/sparse.log >/dev/null; then \
+		echo "sparse: warnings in our files"; exit 1; \
+	fi
+
+w1: kdir
+	$(KBUILD) W=1 KCFLAGS=-Werror modules
+
+lint: checkpatch sparse w1
+
+clean:
+	@if [ -n "$(KVER)" ] && [ -d "$(KDIR)" ]; then $(KBUILD) clean; fi
+	$(MAKE) -C selftests clean OUTPUT=$(BUILD)/selftests
+	rm -rf $(BUILD)
