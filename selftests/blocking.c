@@ -68,6 +68,7 @@ struct op {
 	size_t len;
 	ssize_t ret;
 	int err;
+	atomic_int tid;
 	atomic_int done;
 };
 
@@ -75,6 +76,7 @@ static void *op_fn(void *arg)
 {
 	struct op *op = arg;
 
+	atomic_store(&op->tid, gettid());
 	if (op->write)
 		op->ret = write(op->fd, op->buf, op->len);
 	else
@@ -127,38 +129,37 @@ static int write_str(int fd, const char *s)
 	return n == (ssize_t)strlen(s) ? 0 : -1;
 }
 
-/* Read one message into @buf as a C string; returns the length or -1. */
+/*
+ * Read one message into @buf as a C string with a bounded wait (through a
+ * thread), so that a module that never delivers fails the test instead of
+ * hanging it. Returns the length, 0 at EOF, -1 with errno (ETIMEDOUT).
+ */
 static ssize_t read_str(int fd, char *buf, size_t size)
 {
-	ssize_t n = read(fd, buf, size - 1);
+	struct op *op = malloc(sizeof(*op));
+	ssize_t ret;
 
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-/*
- * Read one message with a bounded wait (through a thread), so that a module
- * that never delivers fails the test instead of hanging it.
- */
-static ssize_t read_str_tmo(int fd, char *buf, size_t size)
-{
-	struct op op;
-
-	if (start_reader(&op, fd, size - 1))
+	if (!op)
 		return -1;
-	if (op_join(&op)) {
-		pthread_detach(op.th);
+	if (start_reader(op, fd, size - 1)) {
+		free(op);
+		return -1;
+	}
+	if (op_join(op)) {
+		/* Leak @op: the thread still owns it. */
+		pthread_detach(op->th);
 		errno = ETIMEDOUT;
 		return -1;
 	}
-	if (op.ret < 0) {
-		errno = op.err;
-		return -1;
+	ret = op->ret;
+	if (ret < 0) {
+		errno = op->err;
+	} else {
+		memcpy(buf, op->buf, ret);
+		buf[ret] = '\0';
 	}
-	memcpy(buf, op.buf, op.ret);
-	buf[op.ret] = '\0';
-	return op.ret;
+	free(op);
+	return ret;
 }
 
 static atomic_int sig_count;
@@ -371,7 +372,7 @@ TEST(signal_interrupts_blocked_read)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(0, st.total_received);
-	ASSERT_EQ(5, read_str_tmo(fd, buf, sizeof(buf)));
+	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
 	EXPECT_STREQ("after", buf);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.total_received);
@@ -411,6 +412,8 @@ TEST(signal_interrupts_blocked_write)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
+	/* Non-blocking: a wrongly queued message must not hang the test. */
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, write_str(fd, "next"));
 	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
 	EXPECT_STREQ("next", buf);
@@ -529,11 +532,11 @@ TEST(blocked_writers_enqueue_in_order)
 		ASSERT_EQ(0, start_writer(&wr[i], fd, msg));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(4, read_str_tmo(fd, buf, sizeof(buf)));
+	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
 	EXPECT_STREQ("full", buf);
 	for (i = 0; i < NFIFO; i++) {
 		snprintf(msg, sizeof(msg), "msg %d", i);
-		ASSERT_EQ((ssize_t)strlen(msg), read_str_tmo(fd, buf, sizeof(buf)));
+		ASSERT_EQ((ssize_t)strlen(msg), read_str(fd, buf, sizeof(buf)));
 		EXPECT_STREQ(msg, buf);
 	}
 	for (i = 0; i < NFIFO; i++) {
@@ -550,6 +553,24 @@ TEST(blocked_writers_enqueue_in_order)
 
 #define NHERD 8
 
+/* voluntary_ctxt_switches of thread @tid: each sleep counts one; -1 on error. */
+static long vcsw(pid_t tid)
+{
+	char path[64], line[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 static int count_done(struct op *ops, int n)
 {
 	int i, c = 0;
@@ -564,6 +585,7 @@ TEST(one_message_wakes_one_reader)
 	struct mpmc_stats st;
 	struct op rd[NHERD];
 	bool seen[NHERD] = { false };
+	long sw[NHERD];
 	long long end;
 	char msg[32];
 	int fd, i, tag;
@@ -573,6 +595,11 @@ TEST(one_message_wakes_one_reader)
 	for (i = 0; i < NHERD; i++)
 		ASSERT_EQ(0, start_reader(&rd[i], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, NHERD));
+	usleep(SETTLE_US);
+	for (i = 0; i < NHERD; i++) {
+		sw[i] = vcsw(atomic_load(&rd[i].tid));
+		ASSERT_LE(0, sw[i]);
+	}
 
 	ASSERT_EQ(0, write_str(fd, "msg 0"));
 	end = now_ms() + WAIT_MS;
@@ -581,6 +608,14 @@ TEST(one_message_wakes_one_reader)
 	ASSERT_EQ(1, count_done(rd, NHERD));
 	usleep(SETTLE_US);
 	EXPECT_EQ(1, count_done(rd, NHERD));
+	/* No herd: the readers left asleep were never woken (no re-sleep). */
+	for (i = 0; i < NHERD; i++) {
+		if (op_done(&rd[i]))
+			continue;
+		EXPECT_EQ(sw[i], vcsw(atomic_load(&rd[i].tid))) {
+			TH_LOG("reader %d was woken for a message it did not get", i);
+		}
+	}
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(NHERD - 1, st.blocked_receivers);
 	EXPECT_EQ(1, st.total_received);
@@ -638,10 +673,11 @@ TEST(nonblocking_reader_never_steals)
 	struct mpmc_endpoint ep = {
 		.roles = MPMC_ROLE_RECV, .flags = O_NONBLOCK | O_CLOEXEC,
 	};
+	char msg[32], buf[64];
 	struct spinner *s;
 	struct op rd;
-	char msg[32];
 	long long end;
+	ssize_t n;
 	int fd, i;
 
 	s = calloc(1, sizeof(*s));
@@ -661,8 +697,19 @@ TEST(nonblocking_reader_never_steals)
 		ASSERT_EQ(0, wait_blocked(fd, true, 1));
 		snprintf(msg, sizeof(msg), "msg %d", i);
 		ASSERT_EQ(0, write_str(fd, msg));
+		/*
+		 * A late non-blocking read right after the write, before the
+		 * blocked reader has had a chance to run: nothing for it.
+		 */
+		n = read(s->fd, buf, sizeof(buf));
+		EXPECT_EQ(-1, n) {
+			TH_LOG("round %d: a later non-blocking read took the message meant for the blocked reader",
+			       i);
+		}
+		EXPECT_EQ(EAGAIN, errno);
 		end = now_ms() + WAIT_MS;
-		while (!op_done(&rd) && !atomic_load(&s->stolen) && now_ms() < end)
+		while (!op_done(&rd) && !atomic_load(&s->stolen) && n < 0 &&
+		       now_ms() < end)
 			usleep(500);
 		ASSERT_EQ(0, atomic_load(&s->stolen)) {
 			TH_LOG("round %d: the spinning non-blocking reader took the message meant for the blocked one",
@@ -685,8 +732,8 @@ TEST(nonblocking_reader_never_steals)
 TEST(blocked_reader_emsgsize_keeps_message)
 {
 	struct mpmc_stats st;
-	char msg[100], buf[4096];
 	struct op rd;
+	char msg[100];
 	int fd, len;
 
 	memset(msg, 'q', sizeof(msg));
@@ -707,8 +754,10 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	ASSERT_EQ(0, ioctl(fd, FIONREAD, &len));
 	EXPECT_EQ(sizeof(msg), len);
 
-	ASSERT_EQ(sizeof(msg), read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, msg, sizeof(msg)));
+	ASSERT_EQ(0, start_reader(&rd, fd, 4096));
+	ASSERT_EQ(0, op_join(&rd));
+	ASSERT_EQ(sizeof(msg), rd.ret);
+	EXPECT_EQ(0, memcmp(rd.buf, msg, sizeof(msg)));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(1, st.total_received);

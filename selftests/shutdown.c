@@ -925,6 +925,7 @@ TEST(producer_exit_gives_eof)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
+		alarm(20);	/* never outlive the test on a hang */
 		close(rx);
 		for (i = 0; i < NPROD_MSGS; i++) {
 			snprintf(want, sizeof(want), "msg %d", i);
@@ -966,6 +967,7 @@ TEST(producer_killed_gives_eof)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
+		alarm(20);	/* never outlive the test on a hang */
 		close(rx);
 		/* The fourth write blocks: the child dies asleep in it. */
 		for (i = 0; i < 4; i++) {
