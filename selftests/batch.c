@@ -350,7 +350,7 @@ TEST(einval_flags)
 	vec[0].len = sizeof(buf);
 	vec[0].prio = 0;
 	for (c = 0; c < 2; c++) {
-		for (i = 0; i < (int)(sizeof(flags) / sizeof(flags[0])); i++) {
+		for (i = 0; i < (int)ARRAY_SIZE(flags); i++) {
 			b = (struct mpmc_batch){
 				.vec = (uintptr_t)vec, .count = 1,
 				.flags = flags[i], .timeout_ns = 0,
