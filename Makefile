@@ -159,3 +159,11 @@ clean:
 	@if [ -n "$(KVER)" ] && [ -d "$(KDIR)" ]; then $(KBUILD) clean; fi
 	$(MAKE) -C selftests clean OUTPUT=$(BUILD)/selftests
 	rm -rf $(BUILD)
+
+# Benchmarks against pipes, sockets and mqueue (tools/run-bench): builds
+# the module and tools/mpmc-bench, boots one guest, runs the quick matrix
+# and writes bench/results/ (CSV, chart, summary). BENCH_ARGS for more,
+# e.g. BENCH_ARGS=--full or BENCH_ARGS="-- -g mn,batch -t mpmc,pipe".
+.PHONY: bench
+bench:
+	tools/run-bench --log $(BUILD)/bench/vm-run.log $(BENCH_ARGS)
