@@ -588,17 +588,31 @@ TEST(one_message_wakes_one_reader)
 	long sw[NHERD];
 	long long end;
 	char msg[32];
-	int fd, i, tag;
+	int fd, i, k, tag;
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < NHERD; i++)
 		ASSERT_EQ(0, start_reader(&rd[i], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, NHERD));
-	usleep(SETTLE_US);
-	for (i = 0; i < NHERD; i++) {
-		sw[i] = vcsw(atomic_load(&rd[i].tid));
-		ASSERT_LE(0, sw[i]);
+	/*
+	 * A reader is counted blocked just before it switches out: wait until
+	 * every reader's sleep count holds still, i.e. all are asleep.
+	 */
+	for (k = 0; k < 50; k++) {
+		bool stable = true;
+
+		usleep(SETTLE_US);
+		for (i = 0; i < NHERD; i++) {
+			long v = vcsw(atomic_load(&rd[i].tid));
+
+			ASSERT_LE(0, v);
+			if (!k || v != sw[i])
+				stable = false;
+			sw[i] = v;
+		}
+		if (stable)
+			break;
 	}
 
 	ASSERT_EQ(0, write_str(fd, "msg 0"));
