@@ -386,7 +386,7 @@ TEST(fill_levels)
 	struct files f;
 	__u32 cap, k;
 
-	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(caps); i++) {
 		cap = caps[i];
 		open_files(_metadata, &f, cap);
 		for (k = 0; k <= cap; k++) {

@@ -663,6 +663,7 @@ TEST(read_too_small_emsgsize)
 {
 	struct io_uring ring;
 	char buf[128], msg[100];
+	struct cqe c;
 	int fd;
 
 	fd = mpmc_test_open_cfg(8, 128);
@@ -684,6 +685,19 @@ TEST(read_too_small_emsgsize)
 	ASSERT_EQ(50, sync_rw(&ring, false, fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, memcmp(buf, msg, 50));
 	EXPECT_EQ(0U, stats_of(fd).queued_msgs);
+
+	/* Parked on an empty channel, woken by a message too big for it. */
+	prep_read(&ring, fd, buf, 10, 77);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_QUIET(&ring);
+	ASSERT_EQ(20, write(fd, msg, 20));
+	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
+	ASSERT_EQ(77U, c.ud);
+	ASSERT_EQ(-EMSGSIZE, c.res);
+	EXPECT_EQ(20, next_len(fd));
+	EXPECT_EQ(1U, stats_of(fd).queued_msgs);
+	ASSERT_EQ(20, sync_rw(&ring, false, fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, memcmp(buf, msg, 20));
 	io_uring_queue_exit(&ring);
 	close(fd);
 }
@@ -715,6 +729,77 @@ TEST(read_parks_until_write)
 	ASSERT_EQ(0, memcmp(buf, "late", 4));
 	EXPECT_EQ(0, count_iou_wrk(NULL, 0));
 	EXPECT_EQ(0U, stats_of(fd).queued_msgs);
+	io_uring_queue_exit(&ring);
+	close(fd);
+}
+
+/* A blocking read(2) in a thread. */
+struct reader {
+	pthread_t th;
+	int fd;
+	char buf[64];
+	ssize_t ret;
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+
+	r->ret = read(r->fd, r->buf, sizeof(r->buf));
+	return NULL;
+}
+
+static int wait_blocked_receivers(int fd, unsigned int want)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (stats_of(fd).blocked_receivers != want) {
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * A receiver blocked in read(2) is served before a READ parked earlier:
+ * parked requests are pollers and only see what is left after hand-off.
+ */
+TEST(blocked_read_before_parked_read)
+{
+	struct io_uring ring;
+	struct reader rd;
+	struct timespec ts;
+	char buf[64];
+	struct cqe c;
+	int fd;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	RING_INIT(&ring, 8);
+	memset(buf, 0, sizeof(buf));
+	prep_read(&ring, fd, buf, sizeof(buf), 5);
+	ASSERT_EQ(1, io_uring_submit(&ring));
+	ASSERT_QUIET(&ring);
+
+	memset(&rd, 0, sizeof(rd));
+	rd.fd = fd;
+	ASSERT_EQ(0, pthread_create(&rd.th, NULL, reader_fn, &rd));
+	ASSERT_EQ(0, wait_blocked_receivers(fd, 1));
+	ASSERT_EQ(5, write(fd, "first", 5));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	ASSERT_EQ(0, pthread_timedjoin_np(rd.th, NULL, &ts));
+	ASSERT_EQ(5, rd.ret);
+	ASSERT_EQ(0, memcmp(rd.buf, "first", 5));
+	ASSERT_QUIET(&ring);
+
+	ASSERT_EQ(6, write(fd, "second", 6));
+	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
+	ASSERT_EQ(5U, c.ud);
+	ASSERT_EQ(6, c.res);
+	ASSERT_EQ(0, memcmp(buf, "second", 6));
+	EXPECT_EQ(0, count_iou_wrk(NULL, 0));
 	io_uring_queue_exit(&ring);
 	close(fd);
 }
@@ -1162,7 +1247,7 @@ static const char *const uring_events[] = {
 	"io_uring_queue_async_work",	/* a request punted to io-wq */
 };
 
-#define NR_UEV	(sizeof(uring_events) / sizeof(uring_events[0]))
+#define NR_UEV	ARRAY_SIZE(uring_events)
 
 static int write_file(const char *path, const char *s)
 {
@@ -1269,8 +1354,8 @@ FIXTURE_TEARDOWN(measure)
  * one by this thread, each completed READ re-armed at once. Asserts that
  * every message is received exactly once; prints the cost.
  */
-static void herd(struct __test_metadata *_metadata,
-		 FIXTURE_DATA(measure) *self, int nr_parked, int nr_msgs)
+static void run_herd(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(measure) *self, int nr_parked, int nr_msgs)
 {
 	static char bufs[MAX_HERD][64];
 	static unsigned char seen[MAX_MSGS];
@@ -1445,7 +1530,7 @@ static int herd_msgs(int def)
  */
 TEST_F_TIMEOUT(measure, parked_reads_64_herd, 60)
 {
-	herd(_metadata, self, 64, herd_msgs(5000));
+	run_herd(_metadata, self, 64, herd_msgs(5000));
 }
 
 /*
@@ -1454,7 +1539,7 @@ TEST_F_TIMEOUT(measure, parked_reads_64_herd, 60)
  */
 TEST_F_TIMEOUT(measure, parked_reads_160_herd, 60)
 {
-	herd(_metadata, self, 160, 1000);
+	run_herd(_metadata, self, 160, 1000);
 }
 
 TEST_HARNESS_MAIN
