@@ -13,7 +13,8 @@
 #                     TAP output and ends with "N passed, N failed, N
 #                     skipped"; exits non-zero on any failure, including
 #                     a kernel warning or taint seen by the VM runner.
-#                     Console log: build/check.log (+ .dmesg).
+#                     Logs: build/check.log (console), .dmesg (kernel),
+#                     .out (the tests' output alone).
 #   make check-host   the same on a real host running a 6.1-compatible
 #                     kernel that can load modules (as root): builds
 #                     against `uname -r`, insmods, runs the selftests,
@@ -92,9 +93,11 @@ check-vm:
 		--add $(BUILD)/selftests:/opt/mpmc/selftests $(VM_ARGS) \
 		-- run-all.sh -t $(TEST_TIMEOUT) /opt/mpmc/selftests $(TESTS); \
 	rc=$$?; \
-	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log | tail -n 1); \
+	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log.out 2>/dev/null | tail -n 1); \
 	if [ -z "$$summary" ]; then \
+		echo "make check: no summary line from the guest"; \
 		summary="0 passed, 1 failed"; \
+		[ $$rc != 0 ] || rc=1; \
 	elif [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
 		echo "make check: the tests passed but the VM run failed (see above): 1 more failure"; \
 		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
