@@ -894,16 +894,21 @@ TEST(epoll_et_writer_event_per_read)
 	close_files(&f);
 }
 
-/* One of the EPOLLEXCLUSIVE waiters: its own epoll instance. */
+/*
+ * One of the EPOLLEXCLUSIVE waiters: its own epoll instance. A reader
+ * (@wr false) consumes a message from @fd when woken, a writer (@wr true)
+ * refills the channel through @fd.
+ */
 struct xwaiter {
 	pthread_t th;
 	int epfd;
-	int rx;		/* non-blocking RECV endpoint to consume with */
+	int fd;		/* non-blocking endpoint to act with */
+	bool wr;
 	atomic_int tid;
 	atomic_int wakes;
-	atomic_int reads;
-	atomic_int empty;
-	atomic_int hup;
+	atomic_int done;	/* messages read or written */
+	atomic_int empty;	/* woken for nothing: EAGAIN */
+	atomic_int hup;		/* woken by shutdown */
 	atomic_int fail;
 };
 
@@ -914,6 +919,7 @@ static void *xwaiter_fn(void *arg)
 	char buf[MSG_SIZE];
 	ssize_t n;
 
+	memset(buf, 'r', sizeof(buf));
 	atomic_store(&x->tid, gettid());
 	for (;;) {
 		n = epoll_wait(x->epfd, &ev, 1, 3 * WAIT_MS);
@@ -922,13 +928,16 @@ static void *xwaiter_fn(void *arg)
 			break;
 		}
 		atomic_fetch_add(&x->wakes, 1);
-		if (ev.events & EPOLLHUP) {
+		if (ev.events & (EPOLLHUP | EPOLLERR)) {
 			atomic_store(&x->hup, 1);
 			break;
 		}
-		n = read(x->rx, buf, sizeof(buf));
+		if (x->wr)
+			n = write(x->fd, buf, 20);
+		else
+			n = read(x->fd, buf, sizeof(buf));
 		if (n > 0)
-			atomic_fetch_add(&x->reads, 1);
+			atomic_fetch_add(&x->done, 1);
 		else
 			atomic_fetch_add(&x->empty, 1);
 	}
@@ -950,28 +959,34 @@ static int sum(struct xwaiter *x, size_t off)
 #define SUM(x, field) sum(x, offsetof(struct xwaiter, field))
 
 /*
- * EPOLLEXCLUSIVE: six threads, each asleep in epoll_wait on its own epoll
- * instance holding the same channel fd with EPOLLIN|EPOLLEXCLUSIVE. Every
- * message wakes exactly one of them (the woken one consumes it); shutdown
- * wakes them all.
+ * NR_XWAITERS threads, each asleep in epoll_wait on its own epoll instance
+ * holding @epfd_target with @events|EPOLLEXCLUSIVE. Each of NR_XMSGS
+ * events (a write for readers, a read for writers) must wake exactly one
+ * of them, which then consumes (or refills); shutdown wakes them all.
  */
-TEST(epoll_exclusive_wakes_one)
+static void exclusive_one(struct __test_metadata *_metadata, bool wr)
 {
 	struct xwaiter x[NR_XWAITERS];
 	struct epoll_event ev;
+	char buf[MSG_SIZE];
 	long long end;
 	struct files f;
 	int i, k;
 
-	open_files(_metadata, &f, 16);
+	open_files(_metadata, &f, wr ? 2 : 16);
+	if (wr)
+		ASSERT_EQ(0, fill(f.tx, 2, 20));
 	memset(x, 0, sizeof(x));
 	for (i = 0; i < NR_XWAITERS; i++) {
 		x[i].epfd = epoll_create1(EPOLL_CLOEXEC);
 		ASSERT_LE(0, x[i].epfd);
-		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.events = (wr ? EPOLLOUT : EPOLLIN) | EPOLLEXCLUSIVE;
 		ev.data.u32 = i;
-		ASSERT_EQ(0, epoll_ctl(x[i].epfd, EPOLL_CTL_ADD, f.rw, &ev));
-		x[i].rx = f.rx;
+		/* Readers: the O_RDWR fd; writers: the SEND endpoint. */
+		ASSERT_EQ(0, epoll_ctl(x[i].epfd, EPOLL_CTL_ADD,
+				       wr ? f.tx : f.rw, &ev));
+		x[i].fd = wr ? f.tx : f.rx;
+		x[i].wr = wr;
 		ASSERT_EQ(0, pthread_create(&x[i].th, NULL, xwaiter_fn, &x[i]));
 	}
 	for (k = 1; k <= NR_XMSGS; k++) {
@@ -983,23 +998,29 @@ TEST(epoll_exclusive_wakes_one)
 						 epoll_nrs))
 				TH_LOG("waiter %d not asleep in epoll_wait", i);
 		}
-		ASSERT_EQ(0, fill(f.tx, 1, 20));
+		if (wr) {
+			ASSERT_EQ(20, read(f.rx, buf, sizeof(buf)));
+		} else {
+			ASSERT_EQ(0, fill(f.tx, 1, 20));
+		}
 		end = now_ms() + WAIT_MS;
-		while (SUM(x, reads) < k)
-			ASSERT_GT(end, now_ms()) TH_LOG("message %d unread", k);
+		while (SUM(x, done) < k)
+			ASSERT_GT(end, now_ms()) TH_LOG("event %d unserved", k);
 		usleep(SETTLE_US);
 		EXPECT_EQ(k, SUM(x, wakes))
-			TH_LOG("%d wakeups for %d messages", SUM(x, wakes), k);
+			TH_LOG("%d wakeups for %d %s", SUM(x, wakes), k,
+			       wr ? "reads" : "writes");
 		EXPECT_EQ(0, SUM(x, empty));
 		EXPECT_EQ(0, SUM(x, fail));
 	}
-	ASSERT_EQ(NR_XMSGS, SUM(x, reads));
-	ASSERT_EQ(0U, queued(f.rw));
+	ASSERT_EQ(NR_XMSGS, SUM(x, done));
+	ASSERT_EQ(wr ? 2U : 0U, queued(f.rw));
 
 	/* Shutdown is a level state: it wakes every exclusive waiter. */
 	for (i = 0; i < NR_XWAITERS; i++)
 		ASSERT_EQ(0, wait_asleep(atomic_load(&x[i].tid), epoll_nrs));
-	ASSERT_EQ(0, ioctl(f.rw, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	ASSERT_EQ(0, ioctl(f.rw, MPMC_IOC_SHUTDOWN,
+			   wr ? MPMC_SHUT_RD : MPMC_SHUT_WR));
 	for (i = 0; i < NR_XWAITERS; i++) {
 		struct timespec ts;
 
@@ -1013,6 +1034,24 @@ TEST(epoll_exclusive_wakes_one)
 	}
 	EXPECT_EQ(NR_XMSGS + NR_XWAITERS, SUM(x, wakes));
 	close_files(&f);
+}
+
+/*
+ * EPOLLEXCLUSIVE readers: six threads with EPOLLIN|EPOLLEXCLUSIVE on the
+ * same channel fd; every message wakes exactly one of them.
+ */
+TEST(epoll_exclusive_wakes_one_reader)
+{
+	exclusive_one(_metadata, false);
+}
+
+/*
+ * EPOLLEXCLUSIVE writers on a full channel: every dequeue wakes exactly
+ * one of them.
+ */
+TEST(epoll_exclusive_wakes_one_writer)
+{
+	exclusive_one(_metadata, true);
 }
 
 /* A blocking read() in a thread. */
