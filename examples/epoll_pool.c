@@ -36,6 +36,8 @@
 
 #include <mpmc.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 /* The head of every job; the rest of the message is a checkable pattern. */
 struct job {
 	uint64_t sent_ns;	/* CLOCK_MONOTONIC when sent */
@@ -481,7 +483,7 @@ static void parse_args(int argc, char **argv)
 		switch (o) {
 		case 't':
 			pool.t = NULL;
-			for (i = 0; i < sizeof(transports) / sizeof(transports[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(transports); i++)
 				if (!strcmp(optarg, transports[i].name))
 					pool.t = &transports[i];
 			if (!pool.t) {

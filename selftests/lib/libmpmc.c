@@ -464,7 +464,7 @@ TEST(recv_eintr)
 
 TEST(send_batch)
 {
-	const char *msgs[] = { "a", "bb", "ccc", "dddd", "eeeee" };
+	static const char * const msgs[] = { "a", "bb", "ccc", "dddd", "eeeee" };
 	struct mpmc_msgvec v[5];
 	struct mpmc_config cfg;
 	char buf[8];
@@ -858,7 +858,7 @@ static const struct {
 	{ "mpmc_close", { SYS_close }, 1 },
 };
 
-#define NR_EXPECTED (sizeof(expected_calls) / sizeof(expected_calls[0]))
+#define NR_EXPECTED ARRAY_SIZE(expected_calls)
 
 /* The traced child: every library call between two markers. */
 static void __attribute__((noreturn)) traced_child(void)
