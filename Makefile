@@ -3,11 +3,13 @@
 # mpmc: build and test.
 #
 #   make [all]        the module (mpmc.ko, here at the top, where kbuild
-#                     puts it) and the selftests (build/selftests/)
+#                     puts it), libmpmc (build/lib/) and the selftests
+#                     (build/selftests/)
 #   make module       the module only, against KVER's kbuild tree
+#   make lib          libmpmc only (lib/Makefile, into build/lib)
 #   make selftests    the selftests only
 #   make deps         install the Debian packages all this needs
-#   make check        deps + all, then boot the Debian 6.1 kernel in QEMU
+#   make check        deps + all + libmpmc's host checks, then boot the Debian 6.1 kernel in QEMU
 #                     (tools/vm-run), load the module and run every
 #                     selftest (selftests/run-all.sh). Prints the tests'
 #                     TAP output and ends with "N passed, N failed, N
@@ -53,10 +55,10 @@ TESTS ?=
 CHECKPATCH := $(BUILD)/scripts/checkpatch.pl
 LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 
-.PHONY: all module selftests deps check check-vm check-host checkpatch \
-	sparse w1 lint clean kdir
+.PHONY: all module lib lib-check selftests deps check check-vm check-host \
+	checkpatch sparse w1 lint clean kdir
 
-all: module selftests
+all: module lib selftests
 
 kdir:
 	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
@@ -67,7 +69,13 @@ kdir:
 module: kdir
 	$(KBUILD) modules
 
-selftests:
+lib:
+	$(MAKE) -C lib O=$(BUILD)/lib
+
+lib-check: lib
+	$(MAKE) -C lib O=$(BUILD)/lib check
+
+selftests: lib
 	$(MAKE) -C selftests OUTPUT=$(BUILD)/selftests KSFT=$(BUILD)/ksft \
 		LINUX_SOURCE=$(LINUX_SOURCE)
 
@@ -78,8 +86,9 @@ deps:
 # last line of the output, also when the VM fails without one.
 check:
 	@if ! $(MAKE) --no-print-directory deps || \
-	    ! $(MAKE) --no-print-directory all; then \
-		echo "make check: the build failed"; \
+	    ! $(MAKE) --no-print-directory all || \
+	    ! $(MAKE) --no-print-directory lib-check; then \
+		echo "make check: the build or libmpmc's host checks failed"; \
 		echo "0 passed, 1 failed"; \
 		exit 1; \
 	fi
