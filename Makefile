@@ -96,7 +96,8 @@ check:
 
 check-vm:
 	@rm -f $(BUILD)/check.summary; \
-	tools/vm-run --timeout $(VM_TIMEOUT) --log $(BUILD)/check.log \
+	tools/vm-run --kernel /boot/vmlinuz-$(KVER) --timeout $(VM_TIMEOUT) \
+		--log $(BUILD)/check.log \
 		--module $(TOP)/mpmc.ko \
 		--add $(TOP)/selftests/run-all.sh:/opt/mpmc \
 		--add $(BUILD)/selftests:/opt/mpmc/selftests $(VM_ARGS) \
