@@ -963,11 +963,14 @@ static int sum(struct xwaiter *x, size_t off)
  * holding @epfd_target with @events|EPOLLEXCLUSIVE. Each of NR_XMSGS
  * events (a write for readers, a read for writers) must wake exactly one
  * of them, which then consumes (or refills); shutdown wakes them all.
+ * Wakeups are counted both as returns from epoll_wait and as voluntary
+ * context switches (a waiter woken for nothing sleeps again in the kernel).
  */
 static void exclusive_one(struct __test_metadata *_metadata, bool wr)
 {
 	struct xwaiter x[NR_XWAITERS];
 	struct epoll_event ev;
+	long sw, sw0, sw1;
 	char buf[MSG_SIZE];
 	long long end;
 	struct files f;
@@ -990,6 +993,7 @@ static void exclusive_one(struct __test_metadata *_metadata, bool wr)
 		ASSERT_EQ(0, pthread_create(&x[i].th, NULL, xwaiter_fn, &x[i]));
 	}
 	for (k = 1; k <= NR_XMSGS; k++) {
+		sw0 = 0;
 		for (i = 0; i < NR_XWAITERS; i++) {
 			end = now_ms() + WAIT_MS;
 			while (!atomic_load(&x[i].tid))
@@ -997,6 +1001,9 @@ static void exclusive_one(struct __test_metadata *_metadata, bool wr)
 			ASSERT_EQ(0, wait_asleep(atomic_load(&x[i].tid),
 						 epoll_nrs))
 				TH_LOG("waiter %d not asleep in epoll_wait", i);
+			sw = vol_switches(atomic_load(&x[i].tid));
+			ASSERT_LE(0, sw);
+			sw0 += sw;
 		}
 		if (wr) {
 			ASSERT_EQ(20, read(f.rx, buf, sizeof(buf)));
@@ -1012,6 +1019,21 @@ static void exclusive_one(struct __test_metadata *_metadata, bool wr)
 			       wr ? "reads" : "writes");
 		EXPECT_EQ(0, SUM(x, empty));
 		EXPECT_EQ(0, SUM(x, fail));
+		/*
+		 * A waiter woken for nothing goes back to sleep inside
+		 * epoll_wait without returning: count how often the threads
+		 * slept again instead. Exactly one was woken (and served).
+		 */
+		sw1 = 0;
+		for (i = 0; i < NR_XWAITERS; i++) {
+			ASSERT_EQ(0, wait_asleep(atomic_load(&x[i].tid),
+						 epoll_nrs));
+			sw = vol_switches(atomic_load(&x[i].tid));
+			ASSERT_LE(0, sw);
+			sw1 += sw;
+		}
+		EXPECT_EQ(1, sw1 - sw0)
+			TH_LOG("event %d woke %ld waiters", k, sw1 - sw0);
 	}
 	ASSERT_EQ(NR_XMSGS, SUM(x, done));
 	ASSERT_EQ(wr ? 2U : 0U, queued(f.rw));
