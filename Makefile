@@ -9,9 +9,10 @@
 #   make lib          libmpmc only (lib/Makefile, into build/lib)
 #   make selftests    the selftests only
 #   make deps         install the Debian packages all this needs
-#   make check        deps + all + libmpmc's host checks, then boot the Debian 6.1 kernel in QEMU
-#                     (tools/vm-run), load the module and run every
-#                     selftest (selftests/run-all.sh). Prints the tests'
+#   make check        deps + all + libmpmc's host checks, then boot the
+#                     Debian 6.1 kernel in QEMU (tools/vm-run), load the
+#                     module and run every selftest
+#                     (selftests/run-all.sh). Prints the tests'
 #                     TAP output and ends with "N passed, N failed, N
 #                     skipped"; exits non-zero on any failure, including
 #                     a kernel warning or taint seen by the VM runner.
