@@ -3,15 +3,21 @@
 # mpmc: build and test.
 #
 #   make [all]        the module (mpmc.ko, here at the top, where kbuild
-#                     puts it), libmpmc (build/lib/) and the selftests
-#                     (build/selftests/)
+#                     puts it), libmpmc (build/lib/), the selftests
+#                     (build/selftests/) and the examples (build/examples/)
 #   make module       the module only, against KVER's kbuild tree
 #   make lib          libmpmc only (lib/Makefile, into build/lib)
 #   make selftests    the selftests only
+#   make examples     the examples only (examples/Makefile)
+#   make demo         the main job: deps + build, then the epoll worker
+#                     pool over mpmc, a pipe and a SEQPACKET socket pair in
+#                     the guest, with its tables (tools/demo)
+#   make install      libmpmc, its headers, pkg-config file and man pages
+#                     (PREFIX=/usr/local DESTDIR=)
 #   make deps         install the Debian packages all this needs
 #   make check        deps + all + libmpmc's host checks, then boot the
 #                     Debian 6.1 kernel in QEMU (tools/vm-run), load the
-#                     module and run every selftest
+#                     module and run every selftest and every example
 #                     (selftests/run-all.sh). Prints the tests'
 #                     TAP output and ends with "N passed, N failed, N
 #                     skipped"; exits non-zero on any failure, including
@@ -56,10 +62,13 @@ TESTS ?=
 CHECKPATCH := $(BUILD)/scripts/checkpatch.pl
 LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 
-.PHONY: all module lib lib-check selftests deps check check-vm check-host \
-	checkpatch sparse w1 lint clean kdir
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-all: module lib selftests
+.PHONY: all module lib lib-check selftests examples demo install deps check \
+	check-vm check-host checkpatch sparse w1 lint clean kdir
+
+all: module lib selftests examples
 
 kdir:
 	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
@@ -79,6 +88,20 @@ lib-check: lib
 selftests: lib
 	$(MAKE) -C selftests OUTPUT=$(BUILD)/selftests KSFT=$(BUILD)/ksft \
 		LINUX_SOURCE=$(LINUX_SOURCE)
+
+# The examples run with the selftests: run-examples.sh prints one TAP
+# result per example, so run-all.sh counts it like a test program.
+examples: lib selftests
+	$(MAKE) -C examples O=$(BUILD)/examples
+	install -m 0755 examples/run-examples.sh $(BUILD)/selftests/examples.sh
+
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory module examples
+	MPMC_KO=$(TOP)/mpmc.ko EXAMPLES=$(BUILD)/examples tools/demo
+
+install: lib
+	$(MAKE) -C lib O=$(BUILD)/lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 deps:
 	@tools/install-deps
@@ -101,7 +124,9 @@ check-vm:
 		--log $(BUILD)/check.log \
 		--module $(TOP)/mpmc.ko \
 		--add $(TOP)/selftests/run-all.sh:/opt/mpmc \
-		--add $(BUILD)/selftests:/opt/mpmc/selftests $(VM_ARGS) \
+		--add $(BUILD)/selftests:/opt/mpmc/selftests \
+		--add $(BUILD)/examples:/opt/mpmc/examples \
+		--env MPMC_EXAMPLES=/opt/mpmc/examples $(VM_ARGS) \
 		-- run-all.sh -t $(TEST_TIMEOUT) /opt/mpmc/selftests $(TESTS); \
 	rc=$$?; \
 	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log.out 2>/dev/null | tail -n 1); \
@@ -125,7 +150,7 @@ check-host:
 	fi
 	@if [ -d /sys/module/mpmc ]; then rmmod mpmc || { echo "0 passed, 1 failed"; exit 1; }; fi; \
 	if ! insmod $(TOP)/mpmc.ko; then echo "make check-host: insmod failed"; echo "0 passed, 1 failed"; exit 1; fi; \
-	{ MPMC_KO=$(TOP)/mpmc.ko sh selftests/run-all.sh -t $(TEST_TIMEOUT) $(BUILD)/selftests $(TESTS) 2>&1; \
+	{ MPMC_KO=$(TOP)/mpmc.ko MPMC_EXAMPLES=$(BUILD)/examples sh selftests/run-all.sh -t $(TEST_TIMEOUT) $(BUILD)/selftests $(TESTS) 2>&1; \
 	  echo $$? >$(BUILD)/check-host.rc; } | tee $(BUILD)/check-host.log; \
 	rc=$$(cat $(BUILD)/check-host.rc); \
 	i=0; while ! rmmod mpmc 2>/dev/null && [ $$i -lt 50 ]; do sleep 0.1; i=$$((i + 1)); done; \
