@@ -206,3 +206,79 @@ clean:
 .PHONY: bench
 bench:
 	tools/run-bench --log $(BUILD)/bench/vm-run.log $(BENCH_ARGS)
+
+# ---- Host install: load/unload, DKMS, udev ----------------------------------
+#
+# For a host that runs a kernel the module supports, as root:
+#   make load          insmod ./mpmc.ko (build it first: make module) with
+#                      MODPARAMS, e.g. MODPARAMS="max_msg_size=16384";
+#                      the parameters are in modprobe.d/mpmc.conf.example
+#   make unload        rmmod mpmc (refused while a channel is open)
+#   make dkms-build    copy the module's sources to /usr/src/mpmc-VERSION,
+#                      then dkms add and build them for DKMS_KVER (default:
+#                      the running kernel); replaces an earlier add of the
+#                      same version
+#   make dkms-install  dkms-build, then dkms install: mpmc.ko goes to
+#                      /lib/modules/DKMS_KVER/updates/dkms, `modprobe mpmc`
+#                      loads it with /etc/modprobe.d/mpmc.conf, and DKMS
+#                      rebuilds it for every kernel installed later
+#   make dkms-remove   dkms remove mpmc/VERSION from every kernel, and
+#                      /usr/src/mpmc-VERSION
+#   make install-udev  udev/60-mpmc.rules into UDEV_RULES_DIR
+#                      (/etc/udev/rules.d), then reload udev's rules
+# The version is defined once, in VERSION (dkms.conf reads it too).
+
+MPMC_VERSION := $(shell cat $(TOP)/VERSION 2>/dev/null)
+MODPARAMS ?=
+DKMS ?= dkms
+DKMS_KVER ?= $(shell uname -r)
+DKMS_SRC := /usr/src/mpmc-$(MPMC_VERSION)
+# What DKMS builds from: kbuild's Kbuild, the module and its ABI header.
+DKMS_FILES := Kbuild VERSION dkms.conf uapi/linux/mpmc.h \
+	$(sort $(wildcard kmod/*.c kmod/*.h))
+UDEV_RULES_DIR ?= /etc/udev/rules.d
+NEED_ROOT = @[ "$$(id -u)" = 0 ] || { echo "make $@: needs root" >&2; exit 1; }
+
+.PHONY: load unload dkms-build dkms-install dkms-remove install-udev
+
+load:
+	$(NEED_ROOT)
+	@[ -f $(TOP)/mpmc.ko ] || { echo "make load: no mpmc.ko, run 'make module' first" >&2; exit 1; }
+	insmod $(TOP)/mpmc.ko $(MODPARAMS)
+
+unload:
+	$(NEED_ROOT)
+	rmmod mpmc
+
+dkms-build:
+	$(NEED_ROOT)
+	@command -v $(DKMS) >/dev/null || { echo "make $@: no dkms (apt-get install dkms)" >&2; exit 1; }
+	@[ -n "$(MPMC_VERSION)" ] || { echo "make $@: no version in VERSION" >&2; exit 1; }
+	@if [ -n "$$($(DKMS) status -m mpmc -v $(MPMC_VERSION))" ]; then \
+		echo "$(DKMS) remove -m mpmc -v $(MPMC_VERSION) --all"; \
+		$(DKMS) remove -m mpmc -v $(MPMC_VERSION) --all || exit 1; \
+	fi
+	rm -rf $(DKMS_SRC)
+	mkdir -p $(DKMS_SRC)
+	cd $(TOP) && cp --parents $(DKMS_FILES) $(DKMS_SRC)/
+	$(DKMS) add -m mpmc -v $(MPMC_VERSION)
+	$(DKMS) build -m mpmc -v $(MPMC_VERSION) -k $(DKMS_KVER)
+
+dkms-install: dkms-build
+	$(DKMS) install -m mpmc -v $(MPMC_VERSION) -k $(DKMS_KVER)
+
+dkms-remove:
+	$(NEED_ROOT)
+	@if [ -n "$$($(DKMS) status -m mpmc -v $(MPMC_VERSION) 2>/dev/null)" ]; then \
+		echo "$(DKMS) remove -m mpmc -v $(MPMC_VERSION) --all"; \
+		$(DKMS) remove -m mpmc -v $(MPMC_VERSION) --all || exit 1; \
+	fi
+	rm -rf $(DKMS_SRC)
+
+# With DESTDIR (packaging), only the file is installed.
+install-udev:
+	install -D -m 0644 $(TOP)/udev/60-mpmc.rules $(DESTDIR)$(UDEV_RULES_DIR)/60-mpmc.rules
+	@if [ -z "$(DESTDIR)" ] && [ -S /run/udev/control ]; then \
+		echo "udevadm control --reload-rules && udevadm trigger --sysname-match=mpmc"; \
+		udevadm control --reload-rules && udevadm trigger --sysname-match=mpmc; \
+	fi
