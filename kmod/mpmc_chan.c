@@ -89,6 +89,8 @@ struct mpmc_msg {
  *         (NULL on end of file)
  * @room:  receive: size of the caller's buffer
  * @state: MPMC_WAITING, then 0 or a negative errno
+ * @dir:   MPMC_TRACE_SEND or MPMC_TRACE_RECV
+ * @queued: messages queued when the operation completed, for tracing
  */
 struct mpmc_waiter {
 	struct list_head link;
@@ -96,6 +98,8 @@ struct mpmc_waiter {
 	struct mpmc_msg *msg;
 	size_t room;
 	int state;
+	int dir;
+	u32 queued;
 };
 
 static atomic64_t mpmc_next_id = ATOMIC64_INIT(0);
@@ -161,20 +165,18 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 	return msg;
 }
 
-/*
- * Finish @w's operation with @state and wake it; see the top comment.
- * @dir is MPMC_TRACE_SEND or MPMC_TRACE_RECV.
- */
+/* Finish @w's operation with @state and wake it; see the top comment. */
 static void mpmc_waiter_complete(struct mpmc_chan *ch, struct mpmc_waiter *w,
-				 struct mpmc_msg *msg, int state, int dir)
+				 struct mpmc_msg *msg, int state)
 {
 	struct task_struct *task = w->task;
 
 	lockdep_assert_held(&ch->lock);
-	trace_mpmc_wake(ch->id, dir, task->pid, state);
+	trace_mpmc_wake(ch->id, w->dir, task->pid, state);
 	list_del(&w->link);
 	get_task_struct(task);
 	w->msg = msg;
+	w->queued = ch->nr_msgs;
 	/* Publish w->msg before the state; pairs with mpmc_wait(). */
 	smp_store_release(&w->state, state);
 	wake_up_process(task);
@@ -206,12 +208,11 @@ static bool mpmc_deliver(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link) {
 		ch->nr_recv_waiters--;
 		if (w->room < msg->len) {
-			mpmc_waiter_complete(ch, w, NULL, -EMSGSIZE,
-					     MPMC_TRACE_RECV);
+			mpmc_waiter_complete(ch, w, NULL, -EMSGSIZE);
 			continue;
 		}
 		ch->total_received++;
-		mpmc_waiter_complete(ch, w, msg, 0, MPMC_TRACE_RECV);
+		mpmc_waiter_complete(ch, w, msg, 0);
 		return false;
 	}
 	mpmc_enqueue(ch, msg, at_head);
@@ -234,7 +235,7 @@ static bool mpmc_admit_senders(struct mpmc_chan *ch)
 		ch->nr_send_waiters--;
 		ch->total_sent++;
 		queued |= mpmc_deliver(ch, w->msg, false);
-		mpmc_waiter_complete(ch, w, NULL, 0, MPMC_TRACE_SEND);
+		mpmc_waiter_complete(ch, w, NULL, 0);
 	}
 	return queued;
 }
@@ -302,6 +303,7 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 	spin_lock(&ch->lock);
 	state = w->state;
 	if (state == MPMC_WAITING) {
+		trace_mpmc_wake(ch->id, w->dir, current->pid, ret);
 		list_del(&w->link);
 		(*nr_waiters)--;
 		state = ret;
@@ -310,12 +312,15 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 	return state;
 }
 
-/* Enqueue or hand off @msg, waiting for room as @opts allow. */
+/*
+ * Enqueue or hand off @msg, waiting for room as @opts allow. *@queued is
+ * the queue length right after, for tracing.
+ */
 static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
-			 const struct mpmc_wait_opts *opts)
+			 const struct mpmc_wait_opts *opts, u32 *queued)
 {
 	struct mpmc_waiter w;
-	bool queued;
+	bool visible;
 	int ret;
 
 	spin_lock(&ch->lock);
@@ -329,9 +334,10 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	}
 	if (mpmc_can_send(ch)) {
 		ch->total_sent++;
-		queued = mpmc_deliver(ch, msg, false);
+		visible = mpmc_deliver(ch, msg, false);
+		*queued = ch->nr_msgs;
 		spin_unlock(&ch->lock);
-		if (queued)
+		if (visible)
 			mpmc_notify_readable(ch);
 		return 0;
 	}
@@ -342,13 +348,16 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	w.task = current;
 	w.msg = msg;
 	w.state = MPMC_WAITING;
+	w.dir = MPMC_TRACE_SEND;
 	list_add_tail(&w.link, &ch->send_waiters);
 	ch->nr_send_waiters++;
 	trace_mpmc_block(ch->id, MPMC_TRACE_SEND, ch->nr_send_waiters);
 	spin_unlock(&ch->lock);
 
 	/* A receiver that admits us also notifies the pollers. */
-	return mpmc_wait(ch, &w, opts, &ch->nr_send_waiters);
+	ret = mpmc_wait(ch, &w, opts, &ch->nr_send_waiters);
+	*queued = w.queued;
+	return ret;
 
 unlock:
 	spin_unlock(&ch->lock);
@@ -372,6 +381,7 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 {
 	size_t len = iov_iter_count(from);
 	struct mpmc_msg *msg;
+	u32 queued;
 	int ret;
 
 	if (len > READ_ONCE(ch->max_msg_size))
@@ -392,22 +402,24 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 		return -EFAULT;
 	}
 	msg->len = len;
-	ret = mpmc_send_msg(ch, msg, opts);
+	ret = mpmc_send_msg(ch, msg, opts, &queued);
 	if (ret) {
 		mpmc_msg_free(ch, msg);
 		return ret;
 	}
-	trace_mpmc_send(ch->id, len, READ_ONCE(ch->nr_msgs));
+	trace_mpmc_send(ch->id, len, queued);
 	return len;
 }
 
 /*
  * Take the next message for a caller with a @room byte buffer: from the
  * queue, or by waiting for a sender to hand one over. On success *msgp is
- * the message, or NULL at end of file.
+ * the message, or NULL at end of file, and *queued the queue length right
+ * after, for tracing.
  */
 static int mpmc_take(struct mpmc_chan *ch, size_t room,
-		     const struct mpmc_wait_opts *opts, struct mpmc_msg **msgp)
+		     const struct mpmc_wait_opts *opts, struct mpmc_msg **msgp,
+		     u32 *queued)
 {
 	struct mpmc_waiter w;
 	struct mpmc_msg *msg;
@@ -425,6 +437,7 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 		ch->total_received++;
 		admitted = mpmc_admit_senders(ch);
 		has_room = mpmc_can_send(ch);
+		*queued = ch->nr_msgs;
 		spin_unlock(&ch->lock);
 		if (admitted)
 			mpmc_notify_readable(ch);
@@ -446,14 +459,17 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 	w.msg = NULL;
 	w.room = room;
 	w.state = MPMC_WAITING;
+	w.dir = MPMC_TRACE_RECV;
 	list_add_tail(&w.link, &ch->recv_waiters);
 	ch->nr_recv_waiters++;
 	trace_mpmc_block(ch->id, MPMC_TRACE_RECV, ch->nr_recv_waiters);
 	spin_unlock(&ch->lock);
 
 	ret = mpmc_wait(ch, &w, opts, &ch->nr_recv_waiters);
-	if (!ret)
+	if (!ret) {
 		*msgp = w.msg;
+		*queued = w.queued;
+	}
 	return ret;
 }
 
@@ -492,9 +508,10 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		       const struct mpmc_wait_opts *opts)
 {
 	struct mpmc_msg *msg = NULL;
+	u32 queued;
 	ssize_t ret;
 
-	ret = mpmc_take(ch, iov_iter_count(to), opts, &msg);
+	ret = mpmc_take(ch, iov_iter_count(to), opts, &msg, &queued);
 	if (ret || !msg)
 		return ret;
 	ret = msg->len;
@@ -503,7 +520,7 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		return -EFAULT;
 	}
 	mpmc_msg_free(ch, msg);
-	trace_mpmc_recv(ch->id, ret, READ_ONCE(ch->nr_msgs));
+	trace_mpmc_recv(ch->id, ret, queued);
 	return ret;
 }
 
@@ -527,10 +544,10 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 		ch->nr_bytes = 0;
 	}
 	list_for_each_entry_safe(w, tmp, &ch->send_waiters, link)
-		mpmc_waiter_complete(ch, w, NULL, -EPIPE, MPMC_TRACE_SEND);
+		mpmc_waiter_complete(ch, w, NULL, -EPIPE);
 	ch->nr_send_waiters = 0;
 	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link)
-		mpmc_waiter_complete(ch, w, NULL, 0, MPMC_TRACE_RECV);
+		mpmc_waiter_complete(ch, w, NULL, 0);
 	ch->nr_recv_waiters = 0;
 }
 

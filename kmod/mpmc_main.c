@@ -413,4 +413,5 @@ module_exit(mpmc_exit);
 
 MODULE_DESCRIPTION("Bounded multi-producer multi-consumer message channels");
 MODULE_AUTHOR("The mpmc developers");
+MODULE_VERSION(MPMC_VERSION);
 MODULE_LICENSE("GPL");

@@ -32,12 +32,15 @@ DECLARE_EVENT_CLASS(mpmc_msg_class,
 			      __entry->id, __entry->len, __entry->queued)
 );
 
-/* A message was accepted (queued, or handed to a blocked receiver). */
+/*
+ * A message was accepted (queued, or handed to a blocked receiver); @queued
+ * is the queue length right after, emitted by the sender's task.
+ */
 DEFINE_EVENT(mpmc_msg_class, mpmc_send,
 	     TP_PROTO(u64 id, u32 len, u32 queued),
 	     TP_ARGS(id, len, queued));
 
-/* A message was delivered to a receiver. */
+/* A message was copied out to a receiver; @queued as when it was taken. */
 DEFINE_EVENT(mpmc_msg_class, mpmc_recv,
 	     TP_PROTO(u64 id, u32 len, u32 queued),
 	     TP_ARGS(id, len, queued));
@@ -56,7 +59,10 @@ TRACE_EVENT(mpmc_block,
 		      mpmc_trace_dir(__entry->dir), __entry->waiters)
 );
 
-/* A blocked caller was completed by a peer with @result. */
+/*
+ * A blocked caller finished waiting with @result: completed by a peer (0,
+ * -EMSGSIZE, -EPIPE), or gave up itself (-ERESTARTSYS, -ETIMEDOUT).
+ */
 TRACE_EVENT(mpmc_wake,
 	    TP_PROTO(u64 id, int dir, pid_t pid, int result),
 	    TP_ARGS(id, dir, pid, result),

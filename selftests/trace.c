@@ -1005,7 +1005,8 @@ TEST_F(trace, last_close)
 
 /*
  * Batches: one mpmc_send/mpmc_recv per message. A receive batch that
- * times out blocks (mpmc_block) and is never woken (no mpmc_wake).
+ * times out blocks (mpmc_block) and then gives up itself: an mpmc_wake
+ * from its own task with result -ETIMEDOUT.
  */
 TEST_F(trace, batch)
 {
@@ -1021,7 +1022,7 @@ TEST_F(trace, batch)
 	unsigned long long id;
 	struct mpmc_stats st;
 	struct tlog log;
-	char w[7][EVLEN];
+	char w[8][EVLEN];
 	int fd, i;
 
 	NEED_TRACE();
@@ -1051,7 +1052,8 @@ TEST_F(trace, batch)
 	ev_msg(w[4], "mpmc_recv", id, 5, 1);
 	ev_msg(w[5], "mpmc_recv", id, 6, 0);
 	ev_block(w[6], id, "recv", 1);
-	check_seq(_metadata, &log, id, 0, w, 7);
+	ev_wake(w[7], id, "recv", gettid(), -ETIMEDOUT);
+	check_seq(_metadata, &log, id, 0, w, 8);
 	trace_free(&log);
 	close(fd);
 }
