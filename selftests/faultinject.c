@@ -182,13 +182,21 @@ static void *producer(void *arg)
 			}
 			seq++;
 		} else if (op <= 4) {
-			/* More than UIO_FASTIOV segments: the iovec array is allocated. */
-			for (i = 0; i < 10; i++) {
-				iov[i].iov_base = buf[0] + i * (len / 10);
-				iov[i].iov_len = i < 9 ? len / 10 : len - 9 * (len / 10);
+			/*
+			 * writev: more than UIO_FASTIOV segments, so the VFS
+			 * allocates the iovec array (ENOMEM possible there too).
+			 * RWF_NOWAIT: few segments, no VFS allocation: the only
+			 * allocation is the module's, which must give EAGAIN.
+			 */
+			int nseg = op == 3 ? 10 : 4;
+
+			for (i = 0; i < nseg; i++) {
+				iov[i].iov_base = buf[0] + i * (len / nseg);
+				iov[i].iov_len = i < nseg - 1 ? len / nseg :
+					len - (nseg - 1) * (len / nseg);
 			}
-			n = op == 3 ? writev(chan, iov, 10) :
-				      pwritev2(chan, iov, 10, -1, RWF_NOWAIT);
+			n = op == 3 ? writev(chan, iov, nseg) :
+				      pwritev2(chan, iov, nseg, -1, RWF_NOWAIT);
 			if (n == len) {
 				atomic_store(&acked[prod][seq], 1);
 				acks++;
@@ -260,12 +268,16 @@ static void *consumer(void *arg)
 			else
 				bad("read", errno);
 		} else if (op <= 4) {
-			for (i = 0; i < 10; i++) {
-				iov[i].iov_base = buf[0] + i * (MSG_MAX / 10);
-				iov[i].iov_len = i < 9 ? MSG_MAX / 10 : MSG_MAX - 9 * (MSG_MAX / 10);
+			/* As for writev above: 10 segments, or 4 with NOWAIT. */
+			int nseg = op == 3 ? 10 : 4;
+
+			for (i = 0; i < nseg; i++) {
+				iov[i].iov_base = buf[0] + i * (MSG_MAX / nseg);
+				iov[i].iov_len = i < nseg - 1 ? MSG_MAX / nseg :
+					MSG_MAX - (nseg - 1) * (MSG_MAX / nseg);
 			}
-			n = op == 3 ? readv(chan, iov, 10) :
-				      preadv2(chan, iov, 10, -1, RWF_NOWAIT);
+			n = op == 3 ? readv(chan, iov, nseg) :
+				      preadv2(chan, iov, nseg, -1, RWF_NOWAIT);
 			if (n > 0)
 				check(buf[0], n);
 			else if (n == 0)
@@ -474,7 +486,8 @@ TEST_F_TIMEOUT(fault, stress_exactly_once, 240)
 	EXPECT_EQ(0UL, dup);
 	EXPECT_EQ(0UL, lost);
 	EXPECT_EQ(0UL, ghost);
-	EXPECT_EQ((unsigned long)NPROD * PER_PROD, acks);
+	/* Each producer stops once it has PER_PROD acks (a batch may overshoot). */
+	EXPECT_LE((unsigned long)NPROD * PER_PROD, acks);
 	/* The injection reached the module. */
 	EXPECT_LT(0UL, atomic_load(&nomem));
 

@@ -49,6 +49,7 @@
 #define GOOD_SIZE	(512 << 10)	/* per thread: 2 x max_msg_size + slack */
 #define BIGIOV		1100		/* > UIO_MAXIOV */
 #define MAX_INFLIGHT	24
+#define NERRS		9
 
 /* ------------------------------------------------------------------ rng */
 
@@ -102,7 +103,40 @@ struct worker {
 	unsigned long long calls;
 	unsigned long long children;
 	unsigned long long moved;	/* messages written or read */
+	unsigned long long errs[NERRS];	/* read/write results, see tally() */
 };
+
+static const char *const err_names[NERRS] = {
+	"moved", "EOF/0", "EFAULT", "EBADF", "EAGAIN", "EPIPE", "EMSGSIZE",
+	"EINTR", "other",
+};
+
+/* Count a read/write result by kind; returns 1 if a message moved. */
+static int tally(struct worker *w, ssize_t ret)
+{
+	int k;
+
+	if (ret > 0)
+		k = 0;
+	else if (ret == 0)
+		k = 1;
+	else if (errno == EFAULT)
+		k = 2;
+	else if (errno == EBADF)
+		k = 3;
+	else if (errno == EAGAIN)
+		k = 4;
+	else if (errno == EPIPE)
+		k = 5;
+	else if (errno == EMSGSIZE)
+		k = 6;
+	else if (errno == EINTR)
+		k = 7;
+	else
+		k = 8;
+	w->errs[k]++;
+	return !k;
+}
 
 static struct worker workers[MAX_THREADS];
 static int nworkers;
@@ -199,7 +233,10 @@ static void *rand_ptr(struct worker *w, size_t len)
 	struct rng *r = &w->rng;
 	size_t off;
 
-	switch (rn(r, 24)) {
+	/* Hostile one time in four. */
+	if (rn(r, 4))
+		return w->good + rn(r, GOOD_SIZE / 2);
+	switch (rn(r, 10)) {
 	case 0:
 		return NULL;
 	case 1:
@@ -754,7 +791,7 @@ static void op_fcntl(struct worker *w, int fd)
 static void op_rw(struct worker *w, int fd)
 {
 	struct rng *r = &w->rng;
-	size_t len = one_in(r, 4) ? rand_len(r) : rn(r, 4096);
+	size_t len = one_in(r, 8) ? rand_len(r) : 1 + rn(r, 1024);
 	void *buf = rand_ptr(w, len);
 	struct iovec *iov;
 	int cnt;
@@ -762,19 +799,19 @@ static void op_rw(struct worker *w, int fd)
 	switch (rn(r, 10)) {
 	case 0:
 	case 1:
-		w->moved += write(fd, buf, len) > 0;
+		w->moved += tally(w, write(fd, buf, len));
 		break;
 	case 2:
 	case 3:
-		w->moved += read(fd, buf, len) > 0;
+		w->moved += tally(w, read(fd, buf, len));
 		break;
 	case 4:
 		iov = rand_iov_any(w, &cnt);
-		w->moved += writev(fd, iov, cnt) > 0;
+		w->moved += tally(w, writev(fd, iov, cnt));
 		break;
 	case 5:
 		iov = rand_iov_any(w, &cnt);
-		w->moved += readv(fd, iov, cnt) > 0;
+		w->moved += tally(w, readv(fd, iov, cnt));
 		break;
 	case 6:
 		iov = rand_iov_any(w, &cnt);
@@ -810,11 +847,13 @@ static void op_misc(struct worker *w, int fd)
 		poll(&pfd, 1, rn(r, 3));
 		break;
 	case 1:
-		nfd = open(MPMC_DEV, (int)rn(r, 3) | O_CLOEXEC |
-			   (rn(r, 2) ? O_NONBLOCK : 0));
+		nfd = open(MPMC_DEV, (one_in(r, 3) ? (int)rn(r, 2) : O_RDWR) |
+			   O_CLOEXEC | (rn(r, 2) ? O_NONBLOCK : 0));
 		put_slot(r, nfd);
 		break;
 	case 2:
+		if (rn(r, 2))
+			break;
 		nfd = __atomic_exchange_n(&slots[rn(r, NSLOTS)], -1, __ATOMIC_RELAXED);
 		if (nfd >= 0)
 			close(nfd);
@@ -924,18 +963,21 @@ static void *chaos_main(void *arg)
 
 	while (!stop) {
 		struct mpmc_config c;
+		struct mpmc_stats st;
 		int i = rn(r, NSLOTS);
 		int fd = __atomic_load_n(&slots[i], __ATOMIC_RELAXED);
 
 		rw = !rw;
 		mprotect(flip, 65536, rw ? PROT_READ | PROT_WRITE : PROT_NONE);
-		if (fd < 0) {
+		if (fd < 0 || (!ioctl(fd, MPMC_IOC_GET_STATS, &st) && st.shutdown &&
+			       !one_in(r, 4))) {
+			/* Mostly live channels: replace the dead ones. */
 			put_slot(r, open(MPMC_DEV, O_RDWR | O_CLOEXEC |
 					 (rn(r, 2) ? O_NONBLOCK : 0)));
 		} else if (one_in(r, 3)) {
 			memset(&c, 0, sizeof(c));
-			c.capacity = 1 + rn(r, 16);
-			c.max_msg_size = one_in(r, 2) ? 4096 : 1 + rn(r, 65536);
+			c.capacity = 1 + rn(r, 64);
+			c.max_msg_size = one_in(r, 4) ? 1 + rn(r, 65536) : 4096;
 			ioctl(fd, MPMC_IOC_SET_CONFIG, &c);
 		} else if (one_in(r, 40)) {
 			ioctl(fd, MPMC_IOC_SHUTDOWN, 1 + rn(r, 3));
@@ -985,6 +1027,10 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 {
 	unsigned long seconds = env_ul("MPMC_FUZZ_SECONDS", 20, 240);
 	unsigned long long seed, calls = 0, children = 0, moved = 0;
+	unsigned long long errs[NERRS] = { 0 };
+	char hist[256];
+	size_t off = 0;
+	int k;
 	struct sigaction sa = { .sa_handler = noop_handler };
 	struct timespec deadline;
 	struct rng chaos_rng;
@@ -1067,6 +1113,8 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 		calls += workers[i].calls;
 		children += workers[i].children;
 		moved += workers[i].moved;
+		for (k = 0; k < NERRS; k++)
+			errs[k] += workers[i].errs[k];
 		close(workers[i].epfd);
 		close(workers[i].sock[0]);
 		close(workers[i].sock[1]);
@@ -1082,6 +1130,11 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 	}
 	ksft_print_msg("fuzz: seed 0x%llx: %llu calls (%llu moved a message), %llu forked children in %lu s\n",
 		       seed, calls, moved, children, seconds);
+	fflush(stdout);
+	for (k = 0; k < NERRS; k++)
+		off += snprintf(hist + off, sizeof(hist) - off, " %s %llu",
+				err_names[k], errs[k]);
+	ksft_print_msg("fuzz: read/write results:%s\n", hist);
 	fflush(stdout);
 	EXPECT_EQ(0ULL, incoherent) {
 		TH_LOG("incoherent stats (%llu times), first: %s", incoherent,
