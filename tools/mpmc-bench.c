@@ -11,7 +11,9 @@
  * all of that); `mpmc-bench --help` lists the options.
  *
  * Transports (CSV column "transport"):
- *   mpmc       /dev/mpmc, one channel per open(); SET_CONFIG gives it
+ *   mpmc       /dev/mpmc ($MPMC_BENCH_DEV if set, e.g. to compare a patched
+ *              module loaded under another name), one channel per open();
+ *              SET_CONFIG gives it
  *              capacity messages of max_msg_size = msg_size bytes
  *   pipe-pkt   pipe2(O_DIRECT): packet mode, one write = one packet = one
  *              pipe slot; F_SETPIPE_SZ(capacity * 4096) gives it exactly
@@ -238,6 +240,9 @@ struct chan {
 
 static int mq_seq;
 
+/* The device of transport mpmc: $MPMC_BENCH_DEV or /dev/mpmc. */
+static const char *mpmc_dev = "/dev/mpmc";
+
 /* Raise the mqueue limits (as root) so that @cap x @size is accepted. */
 static void mq_limits(int cap, int size)
 {
@@ -347,9 +352,9 @@ static void chan_open(struct chan *c, int xp, int size, int cap, int flags)
 	case X_MPMC: {
 		struct mpmc_config cfg = { .capacity = cap, .max_msg_size = size };
 
-		fd = open("/dev/mpmc", O_RDWR | O_CLOEXEC);
+		fd = open(mpmc_dev, O_RDWR | O_CLOEXEC);
 		if (fd < 0)
-			DIE_ERRNO("open /dev/mpmc");
+			die("open %s: %s", mpmc_dev, strerror(errno));
 		if (ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg))
 			DIE_ERRNO("MPMC_IOC_SET_CONFIG");
 		c->s = c->r = fd;
@@ -1392,12 +1397,15 @@ static void usage(FILE *f)
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"
+"  --batches LIST       keep only cells with these batch sizes (1 = none)\n"
+"  --qds LIST           keep only cells with these io_uring depths (0 = none)\n"
 "  -r, --reps N         timed repetitions per cell (default 5)\n"
 "  -T, --time-ms MS     target wall time of one repetition (default 300;\n"
 "                       --full: 400)\n"
 "  --gap-us US          wakeup: producer pause between messages (default 1000)\n"
 "  --wakeup-msgs N      wakeup: messages per repetition (default 150)\n"
 "  -o, --out FILE       write the CSV to FILE (default stdout)\n"
+"  --pin                run every selected cell with all threads on CPU 0\n"
 "  -l, --list           print the cells that would run, then exit\n"
 "  -q, --quiet          no progress on stderr\n"
 "  -h, --help           this text\n\nGroups:\n");
@@ -1466,19 +1474,23 @@ int main(int argc, char **argv)
 		{ "pairs", required_argument, NULL, 'P' },
 		{ "sizes", required_argument, NULL, 'S' },
 		{ "caps", required_argument, NULL, 'C' },
+		{ "batches", required_argument, NULL, 'B' },
+		{ "qds", required_argument, NULL, 'Q' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "time-ms", required_argument, NULL, 'T' },
 		{ "gap-us", required_argument, NULL, 'G' },
 		{ "wakeup-msgs", required_argument, NULL, 'W' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "list", no_argument, NULL, 'l' },
+		{ "pin", no_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	unsigned groups = (1u << G_NR) - 1, xports = (1u << X_NULL) - 1;
 	struct intlist sizes = { 0 }, caps = { 0 }, pairs_p = { 0 }, pairs_c = { 0 };
-	bool full = false, list = false;
+	struct intlist batches_l = { 0 }, qds_l = { 0 };
+	bool full = false, list = false, pin = false;
 	int reps = 5, time_ms = 0, wakeup_msgs = 150, opt, i, j;
 	const char *out = NULL;
 	double null_cost = 0;
@@ -1494,6 +1506,8 @@ int main(int argc, char **argv)
 		case 't': xports = parse_names(optarg, xport_name, X_NULL, "transport"); break;
 		case 'S': parse_ints(&sizes, optarg); break;
 		case 'C': parse_ints(&caps, optarg); break;
+		case 'B': parse_ints(&batches_l, optarg); break;
+		case 'Q': parse_ints(&qds_l, optarg); break;
 		case 'P': {
 			char *dup = strdup(optarg), *tok, *save;
 
@@ -1514,6 +1528,7 @@ int main(int argc, char **argv)
 		case 'W': wakeup_msgs = atoi(optarg); break;
 		case 'o': out = optarg; break;
 		case 'l': list = true; break;
+		case 'p': pin = true; break;
 		case 'q': verbose = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -1535,14 +1550,18 @@ int main(int argc, char **argv)
 		bool keep = c->scen == S_NULL;
 
 		if (!keep && (xports & (1u << c->xp)) && in_list(&sizes, c->size) &&
-		    in_list(&caps, c->cap)) {
+		    in_list(&caps, c->cap) && in_list(&batches_l, c->batch) &&
+		    in_list(&qds_l, c->qd)) {
 			keep = !pairs_p.n;
 			for (int k = 0; k < pairs_p.n; k++)
 				if (pairs_p.v[k] == c->prod && pairs_c.v[k] == c->cons)
 					keep = true;
 		}
-		if (keep)
+		if (keep) {
+			if (pin && c->scen != S_NULL)
+				c->pinned = 1;
 			cells[j++] = *c;
+		}
 	}
 	ncells = j;
 	/* Put the transports of one configuration next to each other. */
@@ -1578,6 +1597,8 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("MPMC_BENCH_DEV") && *getenv("MPMC_BENCH_DEV"))
+		mpmc_dev = getenv("MPMC_BENCH_DEV");
 	if (out) {
 		csv = fopen(out, "w");
 		if (!csv)
