@@ -60,8 +60,9 @@
  *              of wall time over `reps` repetitions: median, min and max
  *   null_syscalls_per_msg  CPU time (user+sys, all threads and processes of
  *              the cell, io-wq workers included) per message, divided by the
- *              CPU time of one getppid() measured in the same boot: the cost
- *              of a message in null syscalls, independent of parallelism
+ *              CPU time of one getppid() measured in the same round (see
+ *              below): the cost of a message in null syscalls, independent of
+ *              parallelism; median over the repetitions
  *   ctxsw_per_msg  voluntary + involuntary context switches of all threads
  *              of the cell per message (getrusage); see wakeup above
  *
@@ -72,8 +73,12 @@
  * the consumers' sum is checked against the producers' (exactly once).
  *
  * Each cell first runs a warm-up that calibrates the message count to about
- * --time-ms of wall time per repetition, then `reps` timed repetitions, each
- * with freshly created channels.
+ * --time-ms of wall time per repetition. The cells that differ only in
+ * transport form a group, and their `reps` timed repetitions run round-robin
+ * (mpmc, pipe-pkt, pipe, seqpacket, mqueue, mpmc, ...), each round after its
+ * own short getppid() measurement, so that a change in the host's load
+ * (other guests on the same machine) hits every transport of the group
+ * alike. Every repetition creates fresh channels.
  */
 #define _GNU_SOURCE
 #include <errno.h>
