@@ -1446,10 +1446,15 @@ static bool same_config(const struct cell *a, const struct cell *b)
  */
 static long calibrate(const struct cell *c, int time_ms, int wakeup_msgs)
 {
+	/* Several times what the channels hold, and a few per worker. */
+	long min_n = 4L * c->cap > 256 ? 4L * c->cap : 256;
 	struct sample s;
+	double best;
 	long n;
 	int k;
 
+	if (c->prod + c->cons > 0 && min_n < 16L * (c->prod + c->cons))
+		min_n = 16L * (c->prod + c->cons);
 	if (c->scen == S_WAKEUP) {
 		run_any(c, wakeup_msgs / 4 > 8 ? wakeup_msgs / 4 : 8);
 		return wakeup_msgs;
@@ -1461,13 +1466,21 @@ static long calibrate(const struct cell *c, int time_ms, int wakeup_msgs)
 			break;
 		n *= 8;
 	}
-	/* Once more at about the final size: the first runs are cold. */
+	/*
+	 * Twice more at half the final size (the first runs are cold), and
+	 * the faster of the two decides: a stall of the host (other guests)
+	 * must not shrink the count to a burst that fits in the channel.
+	 */
 	n = (long)(n * (time_ms / 1e3) / s.secs);
-	if (n < 64)
-		n = 64;
-	s = run_any(c, n / 2 > 64 ? n / 2 : 64);
-	n = (long)((n / 2 > 64 ? n / 2 : 64) * (time_ms / 1e3) / s.secs);
-	return n < 64 ? 64 : n;
+	if (n < min_n)
+		n = min_n;
+	n /= 2;
+	best = run_any(c, n).secs;
+	s = run_any(c, n);
+	if (s.secs < best)
+		best = s.secs;
+	n = (long)(n * (time_ms / 1e3) / best);
+	return n < min_n ? min_n : n;
 }
 
 int main(int argc, char **argv)
