@@ -19,19 +19,23 @@
  *    into the queue;
  *  - shutdown completes every waiter with EOF or EPIPE.
  * The peer stores the result in waiter->state with release semantics and
- * wakes the task. The sleeper reads the state with acquire semantics and,
- * once it is no longer MPMC_WAITING, never touches the lock again. As in
- * ipc/mqueue.c, the waker pins the task first, because the waiter's stack
- * frame may vanish the moment the state is stored:
+ * wakes the task after dropping the lock (mpmc_unlock()), so the woken task
+ * never finds the lock still held by its waker. The sleeper reads the state
+ * with acquire semantics and, once it is no longer MPMC_WAITING, never
+ * touches the lock again. As in ipc/mqueue.c, the waker pins the task
+ * first, because the waiter's stack frame may vanish the moment the state
+ * is stored:
  *
- *   waker (holds ch->lock)               sleeper
- *   ----------------------               -------
+ *   waker                                sleeper
+ *   -----                                -------
+ *   spin_lock(&ch->lock)
  *   list_del(&w->link)
  *   task = w->task; get_task_struct()
  *   w->msg = msg
  *   smp_store_release(&w->state, 0)
  *                                        smp_load_acquire(&w->state) == 0
  *                                        use w->msg; return (frame gone)
+ *   spin_unlock(&ch->lock)
  *   wake_up_process(task)                (harmless: already running)
  *   put_task_struct(task)
  *
@@ -72,13 +76,15 @@
  * @link: entry in mpmc_chan.msgs
  * @len:  payload length, 1..max_msg_size
  * @size: room in @data (the allocation may be larger than @len)
+ * @queued: queue length right after a receiver took it, for tracing
  * @data: payload
  */
 struct mpmc_msg {
 	struct list_head link;
 	u32 len;
 	u32 size;
-	u8 data[];
+	u32 queued;
+	u8 data[] __aligned(8);
 };
 
 /**
@@ -165,7 +171,10 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 	return msg;
 }
 
-/* Finish @w's operation with @state and wake it; see the top comment. */
+/*
+ * Finish @w's operation with @state; its task is woken by mpmc_unlock()
+ * (or here, if too many wakeups are pending). See the top comment.
+ */
 static void mpmc_waiter_complete(struct mpmc_chan *ch, struct mpmc_waiter *w,
 				 struct mpmc_msg *msg, int state)
 {
@@ -179,8 +188,32 @@ static void mpmc_waiter_complete(struct mpmc_chan *ch, struct mpmc_waiter *w,
 	w->queued = ch->nr_msgs;
 	/* Publish w->msg before the state; pairs with mpmc_wait(). */
 	smp_store_release(&w->state, state);
+	if (ch->nr_wake < ARRAY_SIZE(ch->wake)) {
+		ch->wake[ch->nr_wake++] = task;
+		return;
+	}
 	wake_up_process(task);
 	put_task_struct(task);
+}
+
+/*
+ * Drop ch->lock, then wake the tasks whose operations were completed
+ * under it: a task woken while the lock is held would only spin on it.
+ */
+static void mpmc_unlock(struct mpmc_chan *ch)
+	__releases(&ch->lock)
+{
+	struct task_struct *wake[MPMC_WAKE_BATCH];
+	unsigned int i, n = ch->nr_wake;
+
+	for (i = 0; i < n; i++)
+		wake[i] = ch->wake[i];
+	ch->nr_wake = 0;
+	spin_unlock(&ch->lock);
+	for (i = 0; i < n; i++) {
+		wake_up_process(wake[i]);
+		put_task_struct(wake[i]);
+	}
 }
 
 /* Would a send complete now without waiting? */
@@ -190,6 +223,18 @@ static bool mpmc_can_send(const struct mpmc_chan *ch)
 	if (!list_empty(&ch->send_waiters))
 		return false;
 	return ch->nr_msgs < ch->capacity || !list_empty(&ch->recv_waiters);
+}
+
+/*
+ * A receiver has taken @msg out of the channel; until it has copied it out
+ * (or put it back) the message counts in ch->nr_taken.
+ */
+static void mpmc_mark_taken(struct mpmc_chan *ch, struct mpmc_msg *msg)
+{
+	lockdep_assert_held(&ch->lock);
+	ch->total_received++;
+	msg->queued = ch->nr_msgs;
+	atomic_inc(&ch->nr_taken);
 }
 
 /*
@@ -211,7 +256,7 @@ static bool mpmc_deliver(struct mpmc_chan *ch, struct mpmc_msg *msg,
 			mpmc_waiter_complete(ch, w, NULL, -EMSGSIZE);
 			continue;
 		}
-		ch->total_received++;
+		mpmc_mark_taken(ch, msg);
 		mpmc_waiter_complete(ch, w, msg, 0);
 		return false;
 	}
@@ -308,8 +353,15 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 		(*nr_waiters)--;
 		state = ret;
 	}
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	return state;
+}
+
+/* A cheap early answer for a full channel, rechecked under the lock. */
+static bool mpmc_looks_full(struct mpmc_chan *ch)
+{
+	return READ_ONCE(ch->nr_msgs) >= READ_ONCE(ch->capacity) &&
+	       list_empty_careful(&ch->recv_waiters);
 }
 
 /*
@@ -336,7 +388,7 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 		ch->total_sent++;
 		visible = mpmc_deliver(ch, msg, false);
 		*queued = ch->nr_msgs;
-		spin_unlock(&ch->lock);
+		mpmc_unlock(ch);
 		if (visible)
 			mpmc_notify_readable(ch);
 		return 0;
@@ -352,7 +404,7 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	list_add_tail(&w.link, &ch->send_waiters);
 	ch->nr_send_waiters++;
 	trace_mpmc_block(ch->id, MPMC_TRACE_SEND, ch->nr_send_waiters);
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 
 	/* A receiver that admits us also notifies the pollers. */
 	ret = mpmc_wait(ch, &w, opts, &ch->nr_send_waiters);
@@ -360,7 +412,7 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	return ret;
 
 unlock:
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	return ret;
 }
 
@@ -388,10 +440,7 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 		return -EMSGSIZE;
 	if (READ_ONCE(ch->shutdown))
 		return -EPIPE;
-	/* Cheap early answer for a full channel; rechecked under the lock. */
-	if (opts->nonblock &&
-	    READ_ONCE(ch->nr_msgs) >= READ_ONCE(ch->capacity) &&
-	    list_empty_careful(&ch->recv_waiters))
+	if (opts->nonblock && mpmc_looks_full(ch))
 		return -EAGAIN;
 
 	msg = mpmc_msg_alloc(ch, len, opts->nowait_alloc);
@@ -414,12 +463,10 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 /*
  * Take the next message for a caller with a @room byte buffer: from the
  * queue, or by waiting for a sender to hand one over. On success *msgp is
- * the message, or NULL at end of file, and *queued the queue length right
- * after, for tracing.
+ * the message, or NULL at end of file.
  */
 static int mpmc_take(struct mpmc_chan *ch, size_t room,
-		     const struct mpmc_wait_opts *opts, struct mpmc_msg **msgp,
-		     u32 *queued)
+		     const struct mpmc_wait_opts *opts, struct mpmc_msg **msgp)
 {
 	struct mpmc_waiter w;
 	struct mpmc_msg *msg;
@@ -430,15 +477,14 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 	if (ch->nr_msgs) {
 		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
 		if (msg->len > room) {
-			spin_unlock(&ch->lock);
+			mpmc_unlock(ch);
 			return -EMSGSIZE;
 		}
 		mpmc_dequeue(ch);
-		ch->total_received++;
 		admitted = mpmc_admit_senders(ch);
 		has_room = mpmc_can_send(ch);
-		*queued = ch->nr_msgs;
-		spin_unlock(&ch->lock);
+		mpmc_mark_taken(ch, msg);
+		mpmc_unlock(ch);
 		if (admitted)
 			mpmc_notify_readable(ch);
 		if (has_room)
@@ -447,12 +493,12 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 		return 0;
 	}
 	if (ch->shutdown) {
-		spin_unlock(&ch->lock);
+		mpmc_unlock(ch);
 		*msgp = NULL;
 		return 0;
 	}
 	if (opts->nonblock) {
-		spin_unlock(&ch->lock);
+		mpmc_unlock(ch);
 		return -EAGAIN;
 	}
 	w.task = current;
@@ -463,13 +509,11 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 	list_add_tail(&w.link, &ch->recv_waiters);
 	ch->nr_recv_waiters++;
 	trace_mpmc_block(ch->id, MPMC_TRACE_RECV, ch->nr_recv_waiters);
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 
 	ret = mpmc_wait(ch, &w, opts, &ch->nr_recv_waiters);
-	if (!ret) {
+	if (!ret)
 		*msgp = w.msg;
-		*queued = w.queued;
-	}
 	return ret;
 }
 
@@ -480,11 +524,12 @@ static void mpmc_put_back(struct mpmc_chan *ch, struct mpmc_msg *msg)
 
 	spin_lock(&ch->lock);
 	ch->total_received--;
+	atomic_dec(&ch->nr_taken);
 	/* After SHUT_RD the queue is discarded, and so is this message. */
 	discard = ch->shutdown & MPMC_SHUT_RD;
 	if (!discard)
 		queued = mpmc_deliver(ch, msg, true);
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	if (discard)
 		mpmc_msg_free(ch, msg);
 	if (queued)
@@ -508,10 +553,9 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		       const struct mpmc_wait_opts *opts)
 {
 	struct mpmc_msg *msg = NULL;
-	u32 queued;
 	ssize_t ret;
 
-	ret = mpmc_take(ch, iov_iter_count(to), opts, &msg, &queued);
+	ret = mpmc_take(ch, iov_iter_count(to), opts, &msg);
 	if (ret || !msg)
 		return ret;
 	ret = msg->len;
@@ -519,9 +563,190 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		mpmc_put_back(ch, msg);
 		return -EFAULT;
 	}
+	atomic_dec(&ch->nr_taken);
+	trace_mpmc_recv(ch->id, ret, msg->queued);
 	mpmc_msg_free(ch, msg);
-	trace_mpmc_recv(ch->id, ret, queued);
 	return ret;
+}
+
+/* Copy in the messages of @vec, stopping at the first that cannot be. */
+static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			    unsigned int n, struct list_head *msgs)
+{
+	u32 max = READ_ONCE(ch->max_msg_size);
+	struct mpmc_msg *msg;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (vec[i].len > max)
+			return -EMSGSIZE;
+		msg = mpmc_msg_alloc(ch, vec[i].len, false);
+		if (!msg)
+			return -ENOMEM;
+		if (copy_from_user(msg->data, u64_to_user_ptr(vec[i].buf),
+				   vec[i].len)) {
+			mpmc_msg_free(ch, msg);
+			return -EFAULT;
+		}
+		msg->len = vec[i].len;
+		list_add_tail(&msg->link, msgs);
+	}
+	return 0;
+}
+
+/*
+ * Move messages from @msgs while that needs no waiting, under one hold of
+ * the lock. Returns how many moved.
+ */
+static unsigned int mpmc_send_more(struct mpmc_chan *ch, struct list_head *msgs)
+{
+	struct mpmc_msg *msg, *tmp;
+	unsigned int sent = 0;
+	bool visible = false;
+
+	spin_lock(&ch->lock);
+	list_for_each_entry_safe(msg, tmp, msgs, link) {
+		if (ch->shutdown || msg->len > ch->max_msg_size ||
+		    !mpmc_can_send(ch))
+			break;
+		list_del(&msg->link);
+		ch->total_sent++;
+		visible |= mpmc_deliver(ch, msg, false);
+		trace_mpmc_send(ch->id, msg->len, ch->nr_msgs);
+		sent++;
+	}
+	mpmc_unlock(ch);
+	if (visible)
+		mpmc_notify_readable(ch);
+	return sent;
+}
+
+/**
+ * mpmc_chan_send_batch - send the messages of a batch
+ * @ch:   the channel
+ * @vec:  @n entries (a kernel copy), each 1..max_msg_size bytes long (the
+ *        caller has checked that lengths are not 0)
+ * @n:    number of entries
+ * @opts: how the first message may wait; the others never wait
+ *
+ * Every message is copied in first; the first is then sent as by
+ * mpmc_chan_send(), and the rest under one hold of the lock for as long as
+ * they can move without waiting. A message that cannot be copied in (too
+ * big, bad pointer, no memory) ends the batch before it.
+ *
+ * Return: the number of messages sent (at least 1), or a negative errno
+ * as for mpmc_chan_send() with nothing sent.
+ */
+int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			 unsigned int n, const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msg *msg, *tmp;
+	LIST_HEAD(msgs);
+	u32 queued;
+	int ret;
+
+	if (vec[0].len > READ_ONCE(ch->max_msg_size))
+		return -EMSGSIZE;
+	if (READ_ONCE(ch->shutdown))
+		return -EPIPE;
+	if (opts->nonblock && mpmc_looks_full(ch))
+		return -EAGAIN;
+	ret = mpmc_build_batch(ch, vec, n, &msgs);
+	if (list_empty(&msgs))
+		return ret;
+
+	msg = list_first_entry(&msgs, struct mpmc_msg, link);
+	list_del(&msg->link);
+	ret = mpmc_send_msg(ch, msg, opts, &queued);
+	if (ret) {
+		mpmc_msg_free(ch, msg);
+	} else {
+		trace_mpmc_send(ch->id, msg->len, queued);
+		ret = 1;
+		if (!list_empty(&msgs))
+			ret += mpmc_send_more(ch, &msgs);
+	}
+	list_for_each_entry_safe(msg, tmp, &msgs, link)
+		mpmc_msg_free(ch, msg);
+	return ret;
+}
+
+/*
+ * Take more queued messages for entries @vec[1..n-1], under one hold of
+ * the lock, stopping at the first that does not fit its entry.
+ */
+static void mpmc_take_more(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			   unsigned int n, struct list_head *taken)
+{
+	bool admitted = false, has_room;
+	struct mpmc_msg *msg;
+	unsigned int i;
+
+	spin_lock(&ch->lock);
+	for (i = 1; i < n && ch->nr_msgs; i++) {
+		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
+		if (msg->len > vec[i].len)
+			break;
+		mpmc_dequeue(ch);
+		/* Room made is owed to blocked senders, at once. */
+		admitted |= mpmc_admit_senders(ch);
+		mpmc_mark_taken(ch, msg);
+		list_add_tail(&msg->link, taken);
+	}
+	has_room = i > 1 && mpmc_can_send(ch);
+	mpmc_unlock(ch);
+	if (admitted)
+		mpmc_notify_readable(ch);
+	if (has_room)
+		mpmc_notify_writable(ch);
+}
+
+/**
+ * mpmc_chan_recv_batch - receive up to @n messages into the buffers of @vec
+ * @ch:   the channel
+ * @vec:  @n entries (a kernel copy): in, buffer and size; out, for each
+ *        message received, its length
+ * @n:    number of entries
+ * @opts: how the first message may wait; the others never wait
+ *
+ * The first message is taken as by mpmc_chan_recv(), the rest under one
+ * hold of the lock while the next queued message fits the next entry. A
+ * copy-out that faults puts that message and the ones after it back at
+ * the head of the queue, in order.
+ *
+ * Return: the number of messages received, 0 at end of file, or a
+ * negative errno as for mpmc_chan_recv() with nothing received.
+ */
+int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+			 unsigned int n, const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msg *msg = NULL, *tmp;
+	LIST_HEAD(taken);
+	unsigned int i = 0;
+	int ret;
+
+	ret = mpmc_take(ch, vec[0].len, opts, &msg);
+	if (ret || !msg)
+		return ret;
+	list_add_tail(&msg->link, &taken);
+	if (n > 1)
+		mpmc_take_more(ch, vec, n, &taken);
+
+	list_for_each_entry_safe(msg, tmp, &taken, link) {
+		if (copy_to_user(u64_to_user_ptr(vec[i].buf), msg->data,
+				 msg->len))
+			break;
+		vec[i++].len = msg->len;
+		list_del(&msg->link);
+		atomic_dec(&ch->nr_taken);
+		trace_mpmc_recv(ch->id, msg->len, msg->queued);
+		mpmc_msg_free(ch, msg);
+	}
+	list_for_each_entry_safe_reverse(msg, tmp, &taken, link) {
+		list_del(&msg->link);
+		mpmc_put_back(ch, msg);
+	}
+	return i ? i : -EFAULT;
 }
 
 /*
@@ -570,7 +795,7 @@ int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned int how)
 	how &= ~ch->shutdown;
 	if (how)
 		mpmc_shutdown_locked(ch, how, &discard);
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	if (how) {
 		mpmc_msg_free_list(ch, &discard);
 		mpmc_notify_shutdown(ch);
@@ -639,7 +864,7 @@ void mpmc_chan_attach(struct mpmc_chan *ch, unsigned int roles)
 		ch->send_files++;
 	if (roles & MPMC_ROLE_RECV)
 		ch->recv_files++;
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 }
 
 static void mpmc_chan_free(struct mpmc_chan *ch)
@@ -670,7 +895,7 @@ void mpmc_chan_release(struct mpmc_chan *ch, unsigned int roles)
 	how &= ~ch->shutdown;
 	if (how)
 		mpmc_shutdown_locked(ch, how, &discard);
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	if (how) {
 		mpmc_msg_free_list(ch, &discard);
 		mpmc_notify_shutdown(ch);
@@ -690,7 +915,7 @@ void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg)
 	spin_lock(&ch->lock);
 	cfg->capacity = ch->capacity;
 	cfg->max_msg_size = ch->max_msg_size;
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 }
 
 static int mpmc_config_check(const struct mpmc_config *cfg)
@@ -735,8 +960,13 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 		return ret;
 
 	spin_lock(&ch->lock);
+	/*
+	 * A message taken by a receiver may still be put back (copy-out
+	 * fault): the channel is not empty until it is copied out.
+	 */
 	if (cfg->capacity < ch->nr_msgs ||
-	    (cfg->max_msg_size != ch->max_msg_size && ch->nr_msgs)) {
+	    (cfg->max_msg_size != ch->max_msg_size &&
+	     (ch->nr_msgs || atomic_read(&ch->nr_taken)))) {
 		ret = -EBUSY;
 	} else {
 		WRITE_ONCE(ch->capacity, cfg->capacity);
@@ -744,7 +974,7 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 		admitted = mpmc_admit_senders(ch);
 		has_room = mpmc_can_send(ch);
 	}
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	if (admitted)
 		mpmc_notify_readable(ch);
 	if (has_room)
@@ -772,7 +1002,7 @@ void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 	st->blocked_receivers = ch->nr_recv_waiters;
 	st->total_sent = ch->total_sent;
 	st->total_received = ch->total_received;
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 }
 
 /**
@@ -789,7 +1019,7 @@ u32 mpmc_chan_next_len(struct mpmc_chan *ch)
 	spin_lock(&ch->lock);
 	msg = list_first_entry_or_null(&ch->msgs, struct mpmc_msg, link);
 	len = msg ? msg->len : 0;
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	return len;
 }
 
@@ -847,6 +1077,6 @@ __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 		else if (mpmc_can_send(ch))
 			mask |= EPOLLOUT | EPOLLWRNORM;
 	}
-	spin_unlock(&ch->lock);
+	mpmc_unlock(ch);
 	return mask;
 }

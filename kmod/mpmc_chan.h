@@ -6,6 +6,7 @@
 #ifndef _MPMC_CHAN_H
 #define _MPMC_CHAN_H
 
+#include <linux/atomic.h>
 #include <linux/fs.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
@@ -26,9 +27,12 @@ struct mpmc_limits {
 
 extern struct mpmc_limits mpmc_limits;
 
+/* Wakeups deferred until the channel lock is dropped, at most. */
+#define MPMC_WAKE_BATCH	8
+
 /**
  * struct mpmc_chan - one channel, shared by every file opened on it
- * @lock:          protects every field below up to @total_received
+ * @lock:          protects every field below up to @nr_wake
  * @msgs:          queued messages, oldest first (struct mpmc_msg.link)
  * @nr_msgs:       number of messages on @msgs
  * @nr_bytes:      payload bytes on @msgs
@@ -43,6 +47,12 @@ extern struct mpmc_limits mpmc_limits;
  * @nr_send_waiters: length of @send_waiters
  * @total_sent:    messages accepted since creation
  * @total_received: messages delivered since creation
+ * @nr_taken:      messages taken by receivers and not yet copied out (a
+ *                 fault puts them back); changed under @lock, except the
+ *                 decrement after a successful copy-out
+ * @wake:          tasks whose operations were completed under @lock, to
+ *                 be woken once it is dropped
+ * @nr_wake:       entries in @wake
  * @rd_wait:       pollers waiting for EPOLLIN (keyed wakeups only)
  * @wr_wait:       pollers waiting for EPOLLOUT (keyed wakeups only)
  * @fasync:        SIGIO subscribers
@@ -78,6 +88,9 @@ struct mpmc_chan {
 	u32 nr_send_waiters;
 	u64 total_sent;
 	u64 total_received;
+	atomic_t nr_taken;
+	struct task_struct *wake[MPMC_WAKE_BATCH];
+	unsigned int nr_wake;
 
 	wait_queue_head_t rd_wait;
 	wait_queue_head_t wr_wait;
@@ -103,6 +116,11 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 		       const struct mpmc_wait_opts *opts);
 ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		       const struct mpmc_wait_opts *opts);
+
+int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			 unsigned int n, const struct mpmc_wait_opts *opts);
+int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+			 unsigned int n, const struct mpmc_wait_opts *opts);
 
 int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned int how);
 void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg);

@@ -208,16 +208,13 @@ static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
 	return 0;
 }
 
-/* The result of a batch that moved @done messages and then got @err. */
-static long mpmc_batch_result(const struct mpmc_batch *b, unsigned int done,
-			      long err)
+/* The result of a batch: messages moved, or the error with none moved. */
+static long mpmc_batch_result(const struct mpmc_batch *b, long ret)
 {
-	if (done)
-		return done;
 	/* Only an unbounded wait restarts transparently after a signal. */
-	if (err == -ERESTARTSYS && b->timeout_ns != -1)
+	if (ret == -ERESTARTSYS && b->timeout_ns != -1)
 		return -EINTR;
-	return err;
+	return ret;
 }
 
 static struct mpmc_msgvec *mpmc_batch_vec(const struct mpmc_batch *b)
@@ -228,7 +225,6 @@ static struct mpmc_msgvec *mpmc_batch_vec(const struct mpmc_batch *b)
 
 static long mpmc_ioctl_send(struct file *file, void __user *arg)
 {
-	struct mpmc_chan *ch = file->private_data;
 	struct mpmc_wait_opts opts;
 	struct mpmc_msgvec *vec;
 	struct mpmc_batch b;
@@ -251,32 +247,18 @@ static long mpmc_ioctl_send(struct file *file, void __user *arg)
 			return -EINVAL;
 		}
 	}
-
-	for (i = 0; i < b.count; i++) {
-		struct iov_iter iter;
-		struct iovec iov;
-
-		ret = import_single_range(ITER_SOURCE,
-					  u64_to_user_ptr(vec[i].buf),
-					  vec[i].len, &iov, &iter);
-		if (!ret)
-			ret = mpmc_chan_send(ch, &iter, &opts);
-		if (ret < 0)
-			break;
-		opts.nonblock = true;
-	}
+	ret = mpmc_chan_send_batch(file->private_data, vec, b.count, &opts);
 	kvfree(vec);
-	return mpmc_batch_result(&b, i, ret);
+	return mpmc_batch_result(&b, ret);
 }
 
 static long mpmc_ioctl_recv(struct file *file, void __user *arg)
 {
-	struct mpmc_chan *ch = file->private_data;
 	struct mpmc_msgvec __user *uvec;
 	struct mpmc_wait_opts opts;
 	struct mpmc_msgvec *vec;
 	struct mpmc_batch b;
-	unsigned int i;
+	unsigned int i, n;
 	long ret;
 
 	if (!(file->f_mode & FMODE_READ))
@@ -291,37 +273,23 @@ static long mpmc_ioctl_recv(struct file *file, void __user *arg)
 		return PTR_ERR(vec);
 	uvec = u64_to_user_ptr(b.vec);
 	/*
-	 * The lengths are written back after each message is taken; make
+	 * The lengths are written back after the messages are taken; make
 	 * sure that can succeed before taking any, so no message is lost.
 	 */
 	if (copy_to_user(uvec, vec, array_size(b.count, sizeof(*vec)))) {
 		kvfree(vec);
 		return -EFAULT;
 	}
-
-	for (i = 0; i < b.count; i++) {
-		struct iov_iter iter;
-		struct iovec iov;
-
-		if (vec[i].prio) {
-			ret = -EINVAL;
+	/* An entry with a priority ends the batch before it. */
+	for (n = 0; n < b.count && !vec[n].prio; n++)
+		;
+	ret = n ? mpmc_chan_recv_batch(file->private_data, vec, n, &opts) :
+		  -EINVAL;
+	for (i = 0; ret > 0 && i < ret; i++)
+		if (put_user(vec[i].len, &uvec[i].len))
 			break;
-		}
-		ret = import_single_range(ITER_DEST,
-					  u64_to_user_ptr(vec[i].buf),
-					  vec[i].len, &iov, &iter);
-		if (!ret)
-			ret = mpmc_chan_recv(ch, &iter, &opts);
-		if (ret <= 0)
-			break;
-		if (put_user((u32)ret, &uvec[i].len)) {
-			i++;
-			break;
-		}
-		opts.nonblock = true;
-	}
 	kvfree(vec);
-	return mpmc_batch_result(&b, i, ret);
+	return mpmc_batch_result(&b, ret);
 }
 
 static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
