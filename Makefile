@@ -24,6 +24,14 @@
 #                     a kernel warning or taint seen by the VM runner.
 #                     Logs: build/check.log (console), .dmesg (kernel),
 #                     .out (the tests' output alone).
+#   make check-debug  the selftests on the debug kernels (LANES, default
+#                     "debug kcsan": KASAN+lockdep+UBSAN+kmemleak+fault
+#                     injection, and KCSAN), built once from
+#                     linux-source-6.1 and cached in
+#                     /var/cache/mpmc/kernels (tools/build-kernel,
+#                     tools/debug-lane); `make check` runs it after the
+#                     Debian kernel unless CHECK_DEBUG=0. Logs:
+#                     build/check-LANE.log (+ .dmesg)
 #   make check-host   the same on a real host running a 6.1-compatible
 #                     kernel that can load modules (as root): builds
 #                     against `uname -r`, insmods, runs the selftests,
@@ -57,6 +65,9 @@ KBUILD = $(MAKE) -C $(KDIR) M=$(TOP)
 VM_TIMEOUT ?= 2400
 TEST_TIMEOUT ?= 600
 VM_ARGS ?=
+LANES ?= debug kcsan
+LANE_TIMEOUT ?= 2400
+CHECK_DEBUG ?= 1
 TESTS ?=
 
 CHECKPATCH := $(BUILD)/scripts/checkpatch.pl
@@ -66,7 +77,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all module lib lib-check selftests examples demo install deps check \
-	check-vm check-host checkpatch sparse w1 lint clean kdir
+	check-vm check-debug check-host checkpatch sparse w1 lint clean kdir
 
 all: module lib selftests examples
 
@@ -116,7 +127,24 @@ check:
 		echo "0 passed, 1 failed"; \
 		exit 1; \
 	fi
-	@$(MAKE) --no-print-directory check-vm
+	@rm -f $(BUILD)/check.summary $(BUILD)/check-debug.summary; rc=0; \
+	$(MAKE) --no-print-directory check-vm || rc=1; \
+	if [ "$(CHECK_DEBUG)" != 0 ]; then \
+		$(MAKE) --no-print-directory check-debug || rc=1; \
+		[ -s $(BUILD)/check-debug.summary ] || \
+			echo "0 passed, 1 failed, 0 skipped" >$(BUILD)/check-debug.summary; \
+	fi; \
+	[ -s $(BUILD)/check.summary ] || echo "0 passed, 1 failed, 0 skipped" >$(BUILD)/check.summary; \
+	cat $(BUILD)/check.summary $(BUILD)/check-debug.summary 2>/dev/null | \
+		awk '{ p += $$1; f += $$3; s += $$5 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'; \
+	exit $$rc
+
+# The selftests on each debug kernel of LANES (tools/debug-lane): the
+# kernels are built on first use (about 15-30 min each on 2 cores) and
+# cached by the hash of their inputs.
+check-debug:
+	@tools/debug-lane --timeout $(LANE_TIMEOUT) --test-timeout $(TEST_TIMEOUT) \
+		--summary $(BUILD)/check-debug.summary $(LANES) -- $(TESTS)
 
 check-vm:
 	@rm -f $(BUILD)/check.summary; \
