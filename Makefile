@@ -62,7 +62,7 @@ KVER ?= $(shell ls -d /usr/src/linux-headers-6.1*-amd64 2>/dev/null | \
 KDIR ?= /lib/modules/$(KVER)/build
 KBUILD = $(MAKE) -C $(KDIR) M=$(TOP)
 
-VM_TIMEOUT ?= 2400
+VM_TIMEOUT ?= 1200
 TEST_TIMEOUT ?= 600
 VM_ARGS ?=
 LANES ?= debug kcsan
