@@ -606,13 +606,16 @@ static unsigned int mpmc_send_more(struct mpmc_chan *ch, struct list_head *msgs)
 
 	spin_lock(&ch->lock);
 	list_for_each_entry_safe(msg, tmp, msgs, link) {
-		if (ch->shutdown || msg->len > ch->max_msg_size ||
+		u32 len = msg->len;
+
+		if (ch->shutdown || len > ch->max_msg_size ||
 		    !mpmc_can_send(ch))
 			break;
 		list_del(&msg->link);
 		ch->total_sent++;
+		/* Once delivered, a receiver may free @msg at any time. */
 		visible |= mpmc_deliver(ch, msg, false);
-		trace_mpmc_send(ch->id, msg->len, ch->nr_msgs);
+		trace_mpmc_send(ch->id, len, ch->nr_msgs);
 		sent++;
 	}
 	mpmc_unlock(ch);
@@ -642,7 +645,7 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 {
 	struct mpmc_msg *msg, *tmp;
 	LIST_HEAD(msgs);
-	u32 queued;
+	u32 len, queued;
 	int ret;
 
 	if (vec[0].len > READ_ONCE(ch->max_msg_size))
@@ -657,11 +660,13 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 
 	msg = list_first_entry(&msgs, struct mpmc_msg, link);
 	list_del(&msg->link);
+	len = msg->len;
 	ret = mpmc_send_msg(ch, msg, opts, &queued);
 	if (ret) {
 		mpmc_msg_free(ch, msg);
 	} else {
-		trace_mpmc_send(ch->id, msg->len, queued);
+		/* @msg is the channel's now: a receiver may have freed it. */
+		trace_mpmc_send(ch->id, len, queued);
 		ret = 1;
 		if (!list_empty(&msgs))
 			ret += mpmc_send_more(ch, &msgs);
