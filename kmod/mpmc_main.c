@@ -84,7 +84,7 @@ static void mpmc_iocb_opts(const struct kiocb *iocb,
 {
 	opts->nowait_alloc = iocb->ki_flags & IOCB_NOWAIT;
 	opts->nonblock = opts->nowait_alloc ||
-			 (iocb->ki_filp->f_flags & O_NONBLOCK);
+			 (READ_ONCE(iocb->ki_filp->f_flags) & O_NONBLOCK);
 	opts->has_deadline = false;
 }
 
@@ -200,7 +200,7 @@ static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
 	if (b->timeout_ns < -1)
 		return -EINVAL;
 	opts->nowait_alloc = false;
-	opts->nonblock = !b->timeout_ns || (file->f_flags & O_NONBLOCK);
+	opts->nonblock = !b->timeout_ns || (READ_ONCE(file->f_flags) & O_NONBLOCK);
 	opts->has_deadline = b->timeout_ns > 0;
 	if (opts->has_deadline)
 		opts->deadline = ktime_add_safe(ktime_get(),
