@@ -41,31 +41,6 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long long now_ms(void)
-{
-	return now_ns() / 1000000;
-}
-
-/*
- * Wait until the channel of @fd has exactly @want blocked receivers (@rx) or
- * senders (!@rx). 0 when reached, -1 on timeout or error.
- */
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-}
-
 /* One batch ioctl; returns what ioctl() returns. */
 static int batch(int fd, unsigned long cmd, struct mpmc_msgvec *vec,
 		 __u32 count, __s64 timeout)

@@ -26,39 +26,6 @@
 #define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static int get_stats(int fd, struct mpmc_stats *st)
-{
-	return ioctl(fd, MPMC_IOC_GET_STATS, st);
-}
-
-/*
- * Wait until the channel of @fd has exactly @want blocked receivers (@rx) or
- * senders (!@rx). 0 when reached, -1 on timeout or error.
- */
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (get_stats(fd, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-}
-
 /* One read() or write() run in its own thread. */
 struct op {
 	pthread_t th;

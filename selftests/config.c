@@ -22,14 +22,6 @@
 static volatile uintptr_t bad_addr = 1;
 #define BAD_PTR ((void *)bad_addr)
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static int get_cfg(int fd, struct mpmc_config *cfg)
 {
 	memset(cfg, 0xa5, sizeof(*cfg));

@@ -36,34 +36,6 @@
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 #define BUFSZ		256
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/*
- * Wait until the channel of @fd has exactly @want blocked receivers (@rx) or
- * senders (!@rx). 0 when reached, -1 on timeout or error.
- */
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-}
-
 static unsigned int blocked(int fd, bool rx)
 {
 	struct mpmc_stats st;

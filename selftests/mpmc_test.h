@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <linux/mpmc.h>
@@ -57,6 +59,38 @@ static inline unsigned long long mpmc_test_param(const char *name)
 		v = 0;
 	fclose(f);
 	return v;
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static inline long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* How long to wait for something that must happen: the guest is emulated. */
+#define MPMC_TEST_WAIT_MS	10000
+
+/*
+ * Wait until the channel of @fd has exactly @want blocked receivers (@rx)
+ * or senders (!@rx). 0 when reached, -1 after MPMC_TEST_WAIT_MS or on error.
+ */
+static inline int wait_blocked(int fd, bool rx, unsigned int want)
+{
+	long long end = now_ms() + MPMC_TEST_WAIT_MS;
+	struct mpmc_stats st;
+
+	for (;;) {
+		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
+			return -1;
+		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
+			return 0;
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
 }
 
 /* Fetch the stats of @fd's channel; aborts the test on failure. */

@@ -52,14 +52,6 @@ static const long select_nrs[] = { SYS_select, SYS_pselect6, -1 };
 static const long epoll_nrs[] = { SYS_epoll_wait, SYS_epoll_pwait,
 				  441 /* epoll_pwait2 */, -1 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* A new endpoint on @fd's channel; always O_CLOEXEC. */
 static int new_ep(int fd, __u32 roles, __u32 flags)
 {
@@ -88,22 +80,6 @@ static int fill(int fd, int n, size_t len)
 		if (write(fd, buf, len) != (ssize_t)len)
 			return -1;
 	return 0;
-}
-
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
 }
 
 static int read_small(const char *path, char *buf, size_t size)

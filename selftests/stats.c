@@ -22,14 +22,6 @@
 static volatile uintptr_t bad_addr = 1;
 #define BAD_PTR ((void *)bad_addr)
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static int get_stats(int fd, struct mpmc_stats *st)
 {
 	memset(st, 0xa5, sizeof(*st));
@@ -44,23 +36,6 @@ static bool reserved_zero(const struct mpmc_stats *st)
 		if (st->reserved[i])
 			return false;
 	return true;
-}
-
-/* Wait until @fd's channel has @want blocked receivers (@rx) or senders. */
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (get_stats(fd, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
 }
 
 static int new_endpoint(int fd, __u32 roles)

@@ -49,14 +49,6 @@ struct shared {
 	unsigned char seen[];	/* [producer * msgs + seq]: times received */
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static uint32_t xorshift32(uint32_t *s)
 {
 	uint32_t x = *s;

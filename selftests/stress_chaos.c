@@ -409,14 +409,6 @@ static pid_t spawn(struct wslot *w, uint32_t seed)
 	_exit(0);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Wait for the workers in [from, to) to exit by themselves, until @deadline. */
 static bool reap(struct wslot *w, int from, int to, long long deadline)
 {

@@ -460,14 +460,6 @@ static int my_tid(void)
 	return (int)syscall(SYS_gettid);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* The "id:" line of /proc/self/fdinfo/@fd; 0 if there is none. */
 static unsigned long long chan_id(int fd)
 {
@@ -484,23 +476,6 @@ static unsigned long long chan_id(int fd)
 			break;
 	fclose(f);
 	return id;
-}
-
-/* Wait until @fd's channel has @want blocked receivers (@rx) or senders. */
-static int wait_blocked(int fd, bool rx, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if ((rx ? st.blocked_receivers : st.blocked_senders) == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
 }
 
 /* One blocking read() or write() in its own thread. */

@@ -39,14 +39,6 @@
 #define WAIT_MS		10000	/* for something that must happen */
 #define QUIET_MS	100	/* for something that must not happen */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static int new_ep(int fd, __u32 roles, __u32 flags)
 {
 	struct mpmc_endpoint ep = {

@@ -31,14 +31,6 @@ static const char *const param_names[3] = {
 	"max_capacity", "max_msg_size", "max_channel_bytes",
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static bool module_loaded(void)
 {
 	return access(MOD_SYSFS, F_OK) == 0;

@@ -29,14 +29,6 @@
 static const char *ko_path;
 static char mod_params[256];
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 static bool loaded(void)
 {
 	return !access(MOD_SYSFS, F_OK);

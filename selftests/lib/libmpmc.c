@@ -42,7 +42,7 @@ static int64_t now_ns(void)
 }
 
 /* Poll the stats until @senders and @receivers are asleep (5 s at most). */
-static int wait_blocked(int fd, unsigned int senders, unsigned int receivers)
+static int wait_waiters(int fd, unsigned int senders, unsigned int receivers)
 {
 	int64_t deadline = now_ns() + 5000000000LL;
 	struct mpmc_stats st;
@@ -388,7 +388,7 @@ TEST(recv_timeout_wakes)
 	ASSERT_LE(0, fd);
 	c.fd = fd;
 	ASSERT_EQ(0, pthread_create(&c.thread, NULL, recv_timeout_thread, &c));
-	ASSERT_EQ(0, wait_blocked(fd, 0, 1));
+	ASSERT_EQ(0, wait_waiters(fd, 0, 1));
 	EXPECT_EQ(5, mpmc_send(fd, "wake!", 5));
 	ASSERT_EQ(0, pthread_join(c.thread, NULL));
 	EXPECT_EQ(5, c.ret);
@@ -411,7 +411,7 @@ TEST(send_blocks)
 	ASSERT_EQ(5, mpmc_send(fd, "first", 5));
 	c.fd = fd;
 	ASSERT_EQ(0, pthread_create(&c.thread, NULL, send_thread, &c));
-	ASSERT_EQ(0, wait_blocked(fd, 1, 0));
+	ASSERT_EQ(0, wait_waiters(fd, 1, 0));
 	EXPECT_EQ(5, mpmc_recv(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, pthread_join(c.thread, NULL));
 	EXPECT_EQ(6, c.ret);
@@ -430,7 +430,7 @@ TEST(recv_blocks)
 	ASSERT_LE(0, fd);
 	c.fd = fd;
 	ASSERT_EQ(0, pthread_create(&c.thread, NULL, recv_thread, &c));
-	ASSERT_EQ(0, wait_blocked(fd, 0, 1));
+	ASSERT_EQ(0, wait_waiters(fd, 0, 1));
 	EXPECT_EQ(7, mpmc_send(fd, "payload", 7));
 	ASSERT_EQ(0, pthread_join(c.thread, NULL));
 	EXPECT_EQ(7, c.ret);
@@ -451,7 +451,7 @@ TEST(recv_eintr)
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	c.fd = fd;
 	ASSERT_EQ(0, pthread_create(&c.thread, NULL, recv_thread, &c));
-	ASSERT_EQ(0, wait_blocked(fd, 0, 1));
+	ASSERT_EQ(0, wait_waiters(fd, 0, 1));
 	ASSERT_EQ(0, pthread_kill(c.thread, SIGUSR1));
 	ASSERT_EQ(0, pthread_join(c.thread, NULL));
 	EXPECT_EQ(-EINTR, c.ret);
