@@ -365,6 +365,22 @@ static bool mpmc_looks_full(struct mpmc_chan *ch)
 }
 
 /*
+ * The checks a send can make before copying a message of @len bytes in,
+ * without the lock; mpmc_send_msg() makes them again under it.
+ */
+static int mpmc_send_precheck(struct mpmc_chan *ch, size_t len,
+			      const struct mpmc_wait_opts *opts)
+{
+	if (len > READ_ONCE(ch->max_msg_size))
+		return -EMSGSIZE;
+	if (READ_ONCE(ch->shutdown))
+		return -EPIPE;
+	if (opts->nonblock && mpmc_looks_full(ch))
+		return -EAGAIN;
+	return 0;
+}
+
+/*
  * Enqueue or hand off @msg, waiting for room as @opts allow. *@queued is
  * the queue length right after, for tracing.
  */
@@ -436,13 +452,9 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 	u32 queued;
 	int ret;
 
-	if (len > READ_ONCE(ch->max_msg_size))
-		return -EMSGSIZE;
-	if (READ_ONCE(ch->shutdown))
-		return -EPIPE;
-	if (opts->nonblock && mpmc_looks_full(ch))
-		return -EAGAIN;
-
+	ret = mpmc_send_precheck(ch, len, opts);
+	if (ret)
+		return ret;
 	msg = mpmc_msg_alloc(ch, len, opts->nowait_alloc);
 	if (!msg)
 		return opts->nowait_alloc ? -EAGAIN : -ENOMEM;
@@ -648,12 +660,9 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 	u32 len, queued;
 	int ret;
 
-	if (vec[0].len > READ_ONCE(ch->max_msg_size))
-		return -EMSGSIZE;
-	if (READ_ONCE(ch->shutdown))
-		return -EPIPE;
-	if (opts->nonblock && mpmc_looks_full(ch))
-		return -EAGAIN;
+	ret = mpmc_send_precheck(ch, vec[0].len, opts);
+	if (ret)
+		return ret;
 	ret = mpmc_build_batch(ch, vec, n, &msgs);
 	if (list_empty(&msgs))
 		return ret;
