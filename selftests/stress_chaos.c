@@ -62,7 +62,10 @@
  * returns no thread of the process (io-wq ones included) can dequeue any
  * more, so the restarted consumer's order check stays valid too.
  *
- * Duration: MPMC_CHAOS_SECONDS (default 15), seed: MPMC_CHAOS_SEED.
+ * Duration: at least MPMC_CHAOS_SECONDS (default 15), then on until
+ * MPMC_CHAOS_TARGET messages (default 1000000, 0 for no target) have been
+ * verified or MPMC_CHAOS_MAX_SECONDS (default 120) have passed; seed:
+ * MPMC_CHAOS_SEED.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -712,9 +715,18 @@ FIXTURE_TEARDOWN(chaos)
 	g = NULL;
 }
 
-TEST_F_TIMEOUT(chaos, exactly_once, 120)
+/* A non-negative integer from the environment, or @def. */
+static long env_long(const char *name, long def)
 {
-	long long t0, t_end, t_stop, t_prod, t_done;
+	const char *env = getenv(name);
+
+	return env && atol(env) >= 0 ? atol(env) : def;
+}
+
+TEST_F_TIMEOUT(chaos, exactly_once, 240)
+{
+	long long t0, t_min, t_max, t_stop, t_prod, t_done;
+	long target;
 	long sigs = 0, caps = 0, cap_busy = 0, pkills = 0, ckills = 0;
 	long missing = 0, unacked_arrived = 0, acked_total = 0, loss = 0;
 	long nacked_arrived = 0;
@@ -723,17 +735,21 @@ TEST_F_TIMEOUT(chaos, exactly_once, 120)
 	const char *env;
 	uint32_t seed, rnd;
 	struct mpmc_stats st;
-	int secs = 15, i, p;
+	long secs, max_secs;
+	int i, p;
 
-	env = getenv("MPMC_CHAOS_SECONDS");
-	if (env && atoi(env) > 0)
-		secs = atoi(env);
+	secs = env_long("MPMC_CHAOS_SECONDS", 15);
+	max_secs = env_long("MPMC_CHAOS_MAX_SECONDS", 120);
+	if (max_secs < secs)
+		max_secs = secs;
+	target = env_long("MPMC_CHAOS_TARGET", 1000000);
 	env = getenv("MPMC_CHAOS_SEED");
 	seed = env ? (uint32_t)strtoul(env, NULL, 0) : (uint32_t)time(NULL) ^ getpid();
 	if (!seed)
 		seed = 1;
 	rnd = seed;
-	TH_LOG("seed %u (MPMC_CHAOS_SEED), %d s (MPMC_CHAOS_SECONDS)", seed, secs);
+	TH_LOG("seed %u (MPMC_CHAOS_SEED), %ld..%ld s until %ld messages (MPMC_CHAOS_SECONDS, MPMC_CHAOS_MAX_SECONDS, MPMC_CHAOS_TARGET)",
+	       seed, secs, max_secs, target);
 
 	/* Workers inherit a handler before they set their own. */
 	set_handler(false);
@@ -766,8 +782,14 @@ TEST_F_TIMEOUT(chaos, exactly_once, 120)
 	}
 
 	t0 = now_ms();
-	t_end = t0 + secs * 1000LL;
-	while (now_ms() < t_end && !atomic_load(&g->failed)) {
+	t_min = t0 + secs * 1000LL;
+	t_max = t0 + max_secs * 1000LL;
+	while (!atomic_load(&g->failed)) {
+		long long t = now_ms();
+
+		if (t >= t_max ||
+		    (t >= t_min && atomic_load(&g->received) >= target))
+			break;
 		uint32_t r = xorshift(&rnd);
 
 		usleep(TICK_US);
