@@ -60,7 +60,10 @@ for prog in $progs; do
 	[ -f "$prog" ] && [ -x "$prog" ] || continue
 	name=$(basename "$prog")
 	nprogs=$((nprogs + 1))
-	echo "# ---- $name (timeout ${timeout_s}s)"
+	# The kernel's uptime, to match the program with kernel log lines.
+	up=
+	[ -r /proc/uptime ] && read -r up _ </proc/uptime
+	echo "# ---- $name (timeout ${timeout_s}s${up:+, kernel uptime ${up}s})"
 	start=$(date +%s)
 	{
 		(cd "$dir" && exec timeout -k 10 "$timeout_s" "$prog" </dev/null 2>&1)
