@@ -186,7 +186,7 @@ check-host:
 	rc=$$(cat $(BUILD)/check-host.rc); \
 	i=0; while ! rmmod mpmc 2>/dev/null && [ $$i -lt 50 ]; do sleep 0.1; i=$$((i + 1)); done; \
 	if [ -d /sys/module/mpmc ]; then echo "make check-host: rmmod mpmc failed"; rc=1; fi; \
-	summary=$$(grep -E '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check-host.log | tail -n 1); \
+	summary=$$(grep -aE '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check-host.log | tail -n 1); \
 	[ -n "$$summary" ] || summary="0 passed, 1 failed"; \
 	if [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
 		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
