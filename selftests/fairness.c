@@ -317,6 +317,27 @@ static void spin_stop(struct spinner *s)
 #define NWRITERS 4
 #define NROUNDS 8
 
+/* What the writers' round looked like when it failed. */
+static void log_round(struct __test_metadata *_metadata, int fd,
+		      struct spinner *sp, struct io_uring *ring)
+{
+	struct mpmc_stats st = { 0 };
+	int j, res = 0;
+	bool done = uring_done(ring, &res);
+
+	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
+		TH_LOG("MPMC_IOC_GET_STATS: %s", strerror(errno));
+	TH_LOG("channel: capacity %u, queued %u, blocked senders %u, receivers %u, sent %llu, received %llu",
+	       st.capacity, st.queued_msgs, st.blocked_senders,
+	       st.blocked_receivers, (unsigned long long)st.total_sent,
+	       (unsigned long long)st.total_received);
+	for (j = 0; j < 2; j++)
+		TH_LOG("spinner %d: tries %ld, got %ld, other %ld", j,
+		       atomic_load(&sp[j].tries), atomic_load(&sp[j].got),
+		       atomic_load(&sp[j].other));
+	TH_LOG("io_uring WRITE: %s %d", done ? "completed" : "pending", res);
+}
+
 /*
  * (a) Capacity 1, full, 4 writers asleep in a known order (write() and
  * batches alternately). Meanwhile a non-blocking writer spins, a timeout-0
@@ -362,8 +383,9 @@ static void spinners_round(struct __test_metadata *_metadata, int round)
 		for (j = 0; j < 2; j++) {
 			tries[j] = atomic_load(&sp[j].tries);
 			ASSERT_EQ(0, spin_wait_tries(&sp[j], tries[j], 3)) {
-				TH_LOG("before read %d, %s got in (or stalled)",
-				       i, late[j]);
+				TH_LOG("round %d, before read %d, %s got in (or stalled)",
+				       round, i, late[j]);
+				log_round(_metadata, fd, sp, &ring);
 			}
 		}
 		EXPECT_FALSE(uring_done(&ring, &res)) {
@@ -387,7 +409,11 @@ static void spinners_round(struct __test_metadata *_metadata, int round)
 
 	/* Now the three latecomers, in any order, each exactly once. */
 	for (i = 0; i < 3; i++) {
-		ASSERT_LT(0, recv_str(fd, msg));
+		ASSERT_LT(0, recv_str(fd, msg)) {
+			TH_LOG("round %d, latecomer %d: %s", round, i,
+			       strerror(errno));
+			log_round(_metadata, fd, sp, &ring);
+		}
 		for (j = 0; j < 3; j++) {
 			if (!strcmp(msg, late[j])) {
 				EXPECT_FALSE(late_seen[j]);
