@@ -68,24 +68,49 @@
 /* waiter->state while asleep; any other value is the final result. */
 #define MPMC_WAITING	1
 
-/* Message buffers up to this size are recycled through ch->spare. */
-#define MPMC_SPARE_MAX	PAGE_SIZE
-
 /**
  * struct mpmc_msg - one queued message
  * @link: entry in mpmc_chan.msgs
  * @len:  payload length, 1..max_msg_size
- * @size: room in @data (the allocation may be larger than @len)
+ * @size: room for the payload: for an inline message, what the kmalloc
+ *        object holds after the header (it may be more than @len); for
+ *        an external one, the length it was allocated for
  * @queued: queue length right after a receiver took it, for tracing
- * @data: payload
+ * @external: the payload is in its own allocation, at @payload; else it
+ *        follows the header, at @data
+ * @payload: external payload (kvmalloc)
+ * @data: inline payload
+ *
+ * A message whose header and payload fit in MPMC_INLINE_MAX bytes is one
+ * kmalloc object. A larger one would take the next power of two (a 4096
+ * byte payload a kmalloc-8k object, 65536 bytes an order-5 block): its
+ * payload is allocated apart, with kvmalloc(@len), and its header alone.
+ * Only mpmc_msg_data() decides where the payload is. @external sits in
+ * the hole after @queued, so the header in front of an inline payload is
+ * still MPMC_MSG_HDR bytes (32 on 64-bit); @payload shares its place with
+ * @data and counts only in sizeof(), what an external header takes.
  */
 struct mpmc_msg {
 	struct list_head link;
 	u32 len;
 	u32 size;
 	u32 queued;
-	u8 data[] __aligned(8);
+	bool external;
+	union {
+		u8 *payload;
+		DECLARE_FLEX_ARRAY(u8, data);
+	} __aligned(8);
 };
+
+/* Bytes in front of an inline payload. */
+#define MPMC_MSG_HDR	offsetof(struct mpmc_msg, data)
+static_assert(sizeof(struct list_head) + 4 * sizeof(u32) == MPMC_MSG_HDR);
+
+/*
+ * Messages whose header and payload fit in this many bytes are allocated
+ * as one object, and recycled through ch->spare.
+ */
+#define MPMC_INLINE_MAX	PAGE_SIZE
 
 /**
  * struct mpmc_waiter - a caller asleep in send or receive
@@ -110,33 +135,76 @@ struct mpmc_waiter {
 
 static atomic64_t mpmc_next_id = ATOMIC64_INIT(0);
 
+/* The payload of @msg, inline or not: the one way to reach it. */
+static u8 *mpmc_msg_data(struct mpmc_msg *msg)
+{
+	return msg->external ? msg->payload : msg->data;
+}
+
+/* Free @msg (may be NULL) and its payload. */
+static void mpmc_msg_destroy(struct mpmc_msg *msg)
+{
+	if (msg && msg->external)
+		kvfree(msg->payload);
+	kfree(msg);
+}
+
+/* A message too big to be inline: header and payload apart. */
+static struct mpmc_msg *mpmc_msg_alloc_external(size_t len, gfp_t gfp)
+{
+	struct mpmc_msg *msg = kmalloc(sizeof(*msg), gfp);
+
+	if (!msg)
+		return NULL;
+	msg->payload = kvmalloc(len, gfp);
+	if (!msg->payload) {
+		kfree(msg);
+		return NULL;
+	}
+	msg->external = true;
+	msg->size = len;
+	return msg;
+}
+
+/*
+ * A message with room for @len bytes: ch->spare if it is big enough, else
+ * a new one, charged to the caller's memory cgroup. An inline message's
+ * allocation is rounded up to its kmalloc size, so that the spare can
+ * take any later message that would fit in the same object.
+ */
 static struct mpmc_msg *mpmc_msg_alloc(struct mpmc_chan *ch, size_t len,
 				       bool nowait)
 {
 	gfp_t gfp = nowait ? GFP_NOWAIT | __GFP_ACCOUNT : GFP_KERNEL_ACCOUNT;
-	struct mpmc_msg *msg = xchg(&ch->spare, NULL);
-	size_t size;
+	size_t size = size_add(MPMC_MSG_HDR, len);
+	struct mpmc_msg *msg;
 
+	gfp |= __GFP_NOWARN;
+	/* Never fits the spare, which is inline: leave it for the next. */
+	if (size > MPMC_INLINE_MAX)
+		return mpmc_msg_alloc_external(len, gfp);
+
+	msg = xchg(&ch->spare, NULL);
 	if (msg) {
 		if (msg->size >= len)
 			return msg;
-		kvfree(msg);
+		mpmc_msg_destroy(msg);
 	}
-	size = struct_size(msg, data, len);
-	if (size <= MPMC_SPARE_MAX)
-		size = kmalloc_size_roundup(size);
-	msg = kvmalloc(size, gfp | __GFP_NOWARN);
+	size = kmalloc_size_roundup(size);
+	msg = kmalloc(size, gfp);
 	if (!msg)
 		return NULL;
-	msg->size = size - offsetof(struct mpmc_msg, data);
+	msg->external = false;
+	msg->size = size - MPMC_MSG_HDR;
 	return msg;
 }
 
+/* Done with @msg: keep it as ch->spare if it is inline, else free it. */
 static void mpmc_msg_free(struct mpmc_chan *ch, struct mpmc_msg *msg)
 {
-	if (struct_size(msg, data, msg->size) <= MPMC_SPARE_MAX)
+	if (!msg->external)
 		msg = xchg(&ch->spare, msg);
-	kvfree(msg);
+	mpmc_msg_destroy(msg);
 }
 
 static void mpmc_msg_free_list(struct mpmc_chan *ch, struct list_head *list)
@@ -458,7 +526,7 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 	msg = mpmc_msg_alloc(ch, len, opts->nowait_alloc);
 	if (!msg)
 		return opts->nowait_alloc ? -EAGAIN : -ENOMEM;
-	if (!copy_from_iter_full(msg->data, len, from)) {
+	if (!copy_from_iter_full(mpmc_msg_data(msg), len, from)) {
 		mpmc_msg_free(ch, msg);
 		return -EFAULT;
 	}
@@ -571,7 +639,7 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 	if (ret || !msg)
 		return ret;
 	ret = msg->len;
-	if (copy_to_iter(msg->data, msg->len, to) != msg->len) {
+	if (copy_to_iter(mpmc_msg_data(msg), msg->len, to) != msg->len) {
 		mpmc_put_back(ch, msg);
 		return -EFAULT;
 	}
@@ -595,8 +663,8 @@ static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 		msg = mpmc_msg_alloc(ch, vec[i].len, false);
 		if (!msg)
 			return -ENOMEM;
-		if (copy_from_user(msg->data, u64_to_user_ptr(vec[i].buf),
-				   vec[i].len)) {
+		if (copy_from_user(mpmc_msg_data(msg),
+				   u64_to_user_ptr(vec[i].buf), vec[i].len)) {
 			mpmc_msg_free(ch, msg);
 			return -EFAULT;
 		}
@@ -747,8 +815,8 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 		mpmc_take_more(ch, vec, n, &taken);
 
 	list_for_each_entry_safe(msg, tmp, &taken, link) {
-		if (copy_to_user(u64_to_user_ptr(vec[i].buf), msg->data,
-				 msg->len))
+		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
+				 mpmc_msg_data(msg), msg->len))
 			break;
 		vec[i++].len = msg->len;
 		list_del(&msg->link);
@@ -884,7 +952,7 @@ void mpmc_chan_attach(struct mpmc_chan *ch, unsigned int roles)
 static void mpmc_chan_free(struct mpmc_chan *ch)
 {
 	mpmc_msg_free_list(ch, &ch->msgs);
-	kvfree(ch->spare);
+	mpmc_msg_destroy(ch->spare);
 	kfree(ch);
 }
 

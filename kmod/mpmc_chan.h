@@ -56,7 +56,8 @@ extern struct mpmc_limits mpmc_limits;
  * @rd_wait:       pollers waiting for EPOLLIN (keyed wakeups only)
  * @wr_wait:       pollers waiting for EPOLLOUT (keyed wakeups only)
  * @fasync:        SIGIO subscribers
- * @spare:         one recycled message buffer, taken and given with xchg()
+ * @spare:         one recycled inline message buffer (header and payload in
+ *                 one object), taken and given with xchg()
  * @ref:           one reference per open file
  * @id:            unique id, for fdinfo and tracing
  *

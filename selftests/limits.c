@@ -5,13 +5,14 @@
  * capacity x max_msg_size, all read from /sys/module/mpmc/parameters), the
  * user cannot change them or unload the module; queued data is charged to
  * the user's memory cgroup (memory.current grows with what is queued and
- * falls back when it is drained or the channel is closed); and a user
+ * falls back when it is drained or the channel is closed), and a large
+ * message costs about its payload there, not twice; and a user
  * cannot reach a channel they were not given (another user's
  * /proc/PID/fd, /proc/PID/fdinfo, pidfd_getfd), while one they were given
  * (inherited fd) works.
  *
- * Needs root to switch users (skipped otherwise). The memory cgroup test
- * mounts cgroup2 at /sys/fs/cgroup when nothing is mounted there and is
+ * Needs root to switch users (skipped otherwise). The memory cgroup tests
+ * mount cgroup2 at /sys/fs/cgroup when nothing is mounted there and are
  * skipped when the kernel has no memory controller.
  */
 #define _GNU_SOURCE
@@ -441,39 +442,50 @@ static void memcg_child(int go, int done, __u32 cap, __u32 size)
 #undef STEP
 }
 
-TEST(memcg_charges_queued_data)
+/*
+ * Make sure cgroup2 is mounted at CGROOT with the memory controller on for
+ * its children. SKIP()s when that cannot be (the caller checks
+ * _metadata->skip); *@mounted says whether to unmount it when done.
+ */
+static void memcg_enable(struct __test_metadata *_metadata, bool *mounted)
 {
-	char cg[128], path[192];
-	long long base, full, drained, full2, closed, queued;
-	int go[2], done[2];
 	struct statfs sfs;
-	struct limits l;
-	__u32 cap, size;
-	bool mounted = false;
-	pid_t pid;
-	char c;
 
+	*mounted = false;
 	if (geteuid() != 0)
 		SKIP(return, "needs root to create a cgroup");
 	if (statfs(CGROOT, &sfs) || sfs.f_type != CGROUP2_MAGIC) {
 		if (mount("cgroup2", CGROOT, "cgroup2", 0, NULL))
 			SKIP(return, "cannot mount cgroup2 at %s: %s", CGROOT,
 			     strerror(errno));
-		mounted = true;
+		*mounted = true;
 	}
 	if (!has_word(CGROOT "/cgroup.controllers", "memory")) {
-		if (mounted)
+		if (*mounted)
 			umount(CGROOT);
+		*mounted = false;
 		SKIP(return, "no memory controller (CONFIG_MEMCG)");
 	}
 	if (!has_word(CGROOT "/cgroup.subtree_control", "memory"))
 		ASSERT_EQ(0, write_str(CGROOT "/cgroup.subtree_control", "+memory"));
+}
 
-	read_limits(&l);
-	worst_case(&l, &cap, &size);
-	queued = (long long)cap * size;
-	if (queued > (64LL << 20) || queued < (1LL << 20))
-		SKIP(return, "worst case %lld bytes: not a useful size here", queued);
+/* memory.current of the child's cgroup at each step of memcg_child(). */
+struct memcg_steps {
+	long long open, full, drained, full2, closed;
+};
+
+/*
+ * Run memcg_child() with @cap messages of @size bytes in a fresh memory
+ * cgroup, as nobody, and read the cgroup's memory.current at each step.
+ */
+static void memcg_measure(struct __test_metadata *_metadata, __u32 cap,
+			  __u32 size, struct memcg_steps *m)
+{
+	char cg[128], path[192];
+	int go[2], done[2];
+	pid_t pid;
+	char c;
 
 	snprintf(cg, sizeof(cg), CGROOT "/mpmc-limits-%d", getpid());
 	rmdir(cg);
@@ -501,31 +513,144 @@ TEST(memcg_charges_queued_data)
 		ASSERT_EQ(1, write(go[1], "g", 1));			\
 	} while (0)
 
-	WAIT_STEP(STEP_OPEN, base);
-	WAIT_STEP(STEP_FULL, full);
-	WAIT_STEP(STEP_DRAINED, drained);
-	WAIT_STEP(STEP_FULL2, full2);
-	WAIT_STEP(STEP_CLOSED, closed);
+	WAIT_STEP(STEP_OPEN, m->open);
+	WAIT_STEP(STEP_FULL, m->full);
+	WAIT_STEP(STEP_DRAINED, m->drained);
+	WAIT_STEP(STEP_FULL2, m->full2);
+	WAIT_STEP(STEP_CLOSED, m->closed);
 #undef WAIT_STEP
 	EXPECT_EQ(0, child_status(pid));
-
-	ksft_print_msg("memcg: %u x %u bytes queued; memory.current: open %lld, full %lld, drained %lld, full again %lld, closed %lld\n",
-		       cap, size, base, full, drained, full2, closed);
-	fflush(stdout);
-	/* Queued data is charged to the sender's cgroup... */
-	EXPECT_LE(base + queued * 9 / 10, full);
-	EXPECT_LE(base + queued * 9 / 10, full2);
-	/* ...and uncharged once it is drained or the channel is closed. */
-	EXPECT_GE(base + queued / 4, drained);
-	EXPECT_GE(base + queued / 4, closed);
 
 	close(go[0]);
 	close(go[1]);
 	close(done[0]);
 	close(done[1]);
 	EXPECT_EQ(0, rmdir(cg));
+}
+
+TEST(memcg_charges_queued_data)
+{
+	struct memcg_steps m;
+	long long queued;
+	struct limits l;
+	__u32 cap, size;
+	bool mounted;
+
+	memcg_enable(_metadata, &mounted);
+	if (_metadata->skip)
+		return;
+
+	read_limits(&l);
+	worst_case(&l, &cap, &size);
+	queued = (long long)cap * size;
+	if (queued > (64LL << 20) || queued < (1LL << 20))
+		SKIP(return, "worst case %lld bytes: not a useful size here", queued);
+
+	memcg_measure(_metadata, cap, size, &m);
+	ksft_print_msg("memcg: %u x %u bytes queued; memory.current: open %lld, full %lld, drained %lld, full again %lld, closed %lld\n",
+		       cap, size, m.open, m.full, m.drained, m.full2, m.closed);
+	fflush(stdout);
+	/* Queued data is charged to the sender's cgroup... */
+	EXPECT_LE(m.open + queued * 9 / 10, m.full);
+	EXPECT_LE(m.open + queued * 9 / 10, m.full2);
+	/* ...and uncharged once it is drained or the channel is closed. */
+	EXPECT_GE(m.open + queued / 4, m.drained);
+	EXPECT_GE(m.open + queued / 4, m.closed);
+
 	if (mounted)
 		umount(CGROOT);
+}
+
+/*
+ * What one object of the kmalloc cache @name costs over its size: 1,
+ * except on a debug kernel (KASAN's redzone makes a naturally aligned
+ * kmalloc-4k object take 8 KiB). 1 when /sys/kernel/slab cannot tell.
+ */
+static double slab_cost(const char *name)
+{
+	long long obj, slab;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/slab/%s/object_size", name);
+	obj = read_ll(path);
+	snprintf(path, sizeof(path), "/sys/kernel/slab/%s/slab_size", name);
+	slab = read_ll(path);
+	if (obj <= 0 || slab < obj)
+		return 1;
+	return (double)slab / obj;
+}
+
+/*
+ * A large message costs about its payload, not the next power of two:
+ * with its header in the same allocation, a 4096-byte message would take
+ * a kmalloc-8k object and a 65536-byte one an order-5 (128 KiB) block,
+ * twice what is queued. Each size that the limits allow is queued up to
+ * 8 MiB in a fresh cgroup; memory.current must grow by less than 1.5x
+ * the payload (times what the allocator itself adds to an object of that
+ * size, on a debug kernel), but by most of it (it is charged), and fall
+ * back when the channel is drained or closed.
+ */
+TEST(memcg_large_messages_cost_their_payload)
+{
+	static const struct {
+		__u32 size;
+		const char *cache;	/* where the payload is, if a slab */
+	} sizes[] = {
+		{ 4096, "kmalloc-cg-4k" },
+		{ 65536, NULL },	/* pages */
+	};
+	unsigned long long cap;
+	struct memcg_steps m;
+	unsigned int i, ran = 0;
+	long long queued, most;
+	struct limits l;
+	bool mounted;
+	double cost;
+	__u32 size;
+
+	memcg_enable(_metadata, &mounted);
+	if (_metadata->skip)
+		return;
+
+	read_limits(&l);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size = sizes[i].size;
+		cap = l.max_channel_bytes / size;
+		if (cap > l.max_capacity)
+			cap = l.max_capacity;
+		if (cap > (8ULL << 20) / size)
+			cap = (8ULL << 20) / size;
+		queued = (long long)cap * size;
+		if (size > l.max_msg_size || queued < (1LL << 20)) {
+			ksft_print_msg("memcg: %u-byte messages: max_msg_size %llu, %llu of them allowed: skipped\n",
+				       size, l.max_msg_size, cap);
+			continue;
+		}
+		cost = sizes[i].cache ? slab_cost(sizes[i].cache) : 1;
+		most = (long long)(queued * 1.5 * cost);
+
+		memcg_measure(_metadata, cap, size, &m);
+		ksft_print_msg("memcg: %llu x %u bytes queued (%lld); memory.current: open %lld, full %lld (+%.2fx), drained %lld, full again %lld (+%.2fx), closed %lld; allocator cost %.2fx, limit +%lld\n",
+			       cap, size, queued, m.open, m.full,
+			       (double)(m.full - m.open) / queued, m.drained,
+			       m.full2, (double)(m.full2 - m.open) / queued,
+			       m.closed, cost, most);
+		fflush(stdout);
+		/* Charged... */
+		EXPECT_LE(m.open + queued * 9 / 10, m.full);
+		/* ...but not twice over... */
+		EXPECT_GT(m.open + most, m.full);
+		EXPECT_GT(m.open + most, m.full2);
+		/* ...and given back. */
+		EXPECT_GE(m.open + queued / 4, m.drained);
+		EXPECT_GE(m.open + queued / 4, m.closed);
+		ran++;
+	}
+
+	if (mounted)
+		umount(CGROOT);
+	if (!ran)
+		SKIP(return, "the limits allow no 4 KiB or 64 KiB test here");
 }
 
 TEST_HARNESS_MAIN

@@ -3,8 +3,9 @@
  * Message semantics of /dev/mpmc: one write = one message, one read = at
  * most one whole message, FIFO order, EMSGSIZE on both sides, FIONREAD,
  * zero-length calls, bad user pointers (EFAULT with the channel unchanged),
- * ESPIPE, ENOTTY, one channel per open() and sharing through dup() and
- * fork().
+ * payloads on both sides of the size where the kernel stops keeping one
+ * inline after its header, ESPIPE, ENOTTY, one channel per open() and
+ * sharing through dup() and fork().
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -555,6 +556,80 @@ TEST(efault_read_full_channel)
 	EXPECT_EQ('1', buf[0]);
 	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ('2', buf[0]);
+	close(fd);
+}
+
+/*
+ * Sizes on both sides of where a payload stops sharing one allocation with
+ * its header (PAGE_SIZE less the 32-byte header: beyond, it is allocated
+ * apart), mixed so that both kinds alternate, come back intact through
+ * write/read and MPMC_IOC_SEND/RECV, and a faulting copy-out (read or
+ * batch) puts a message allocated apart back intact.
+ */
+TEST(sizes_around_inline_limit)
+{
+	static const __u32 sizes[] = {
+		1, 4063, 4064, 4065, 4066, 4096, 100, 4097, 8192, 65535, BIG, 4000,
+	};
+	enum { N = ARRAY_SIZE(sizes) };
+	static char in[N][BIG], out[N][BIG];
+	struct mpmc_config cfg = { .capacity = N, .max_msg_size = BIG };
+	struct mpmc_msgvec vec[N];
+	struct mpmc_batch b = { .vec = (uintptr_t)vec, .count = N };
+	unsigned int i, j;
+	char *two;
+	int fd = open_nb();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+	for (i = 0; i < N; i++)
+		for (j = 0; j < sizes[i]; j++)
+			in[i][j] = (char)(j * 31 + (j >> 8) + i * 7);
+
+	for (i = 0; i < N; i++)
+		ASSERT_EQ((ssize_t)sizes[i], write(fd, in[i], sizes[i]));
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ((ssize_t)sizes[i], read(fd, out[i], BIG));
+		EXPECT_EQ(0, memcmp(out[i], in[i], sizes[i])) {
+			TH_LOG("read: message %u (%u bytes) differs", i, sizes[i]);
+		}
+	}
+
+	for (i = 0; i < N; i++)
+		vec[i] = (struct mpmc_msgvec){ (uintptr_t)in[i], sizes[i], 0 };
+	ASSERT_EQ(N, ioctl(fd, MPMC_IOC_SEND, &b));
+	memset(out, 0, sizeof(out));
+	for (i = 0; i < N; i++)
+		vec[i] = (struct mpmc_msgvec){ (uintptr_t)out[i], BIG, 0 };
+	ASSERT_EQ(N, ioctl(fd, MPMC_IOC_RECV, &b));
+	for (i = 0; i < N; i++) {
+		EXPECT_EQ(sizes[i], vec[i].len);
+		EXPECT_EQ(0, memcmp(out[i], in[i], sizes[i])) {
+			TH_LOG("batch: message %u (%u bytes) differs", i, sizes[i]);
+		}
+	}
+
+	/* The second half of the destination is not mapped. */
+	two = mmap(NULL, 2 * BIG, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, two);
+	ASSERT_EQ(0, munmap(two + BIG, BIG));
+	ASSERT_EQ(BIG, write(fd, in[10], BIG));
+	EXPECT_EQ(-1, read(fd, two + BIG / 2, BIG));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(BIG, fionread(fd));
+	ASSERT_EQ(4096, write(fd, in[5], 4096));
+	vec[0] = (struct mpmc_msgvec){ (uintptr_t)out[0], BIG, 0 };
+	vec[1] = (struct mpmc_msgvec){ (uintptr_t)(two + BIG - 2048), BIG, 0 };
+	b.count = 2;
+	/* The first is received, the second faults and is put back. */
+	ASSERT_EQ(1, ioctl(fd, MPMC_IOC_RECV, &b));
+	EXPECT_EQ((__u32)BIG, vec[0].len);
+	EXPECT_EQ(0, memcmp(out[0], in[10], BIG));
+	EXPECT_EQ(4096, fionread(fd));
+	ASSERT_EQ(4096, read(fd, out[1], BIG));
+	EXPECT_EQ(0, memcmp(out[1], in[5], 4096));
+	munmap(two, BIG);
 	close(fd);
 }
 
