@@ -25,10 +25,8 @@
 #                     Logs: build/check.log (console), .dmesg (kernel),
 #                     .out (the tests' output alone).
 #   make check-debug  the selftests on the debug kernels (LANES, default
-#                     "debug": KASAN+lockdep+UBSAN+kmemleak+fault
-#                     injection; LANES="debug kcsan" adds KCSAN, which is
-#                     not in make check yet: one unexplained failure of
-#                     fairness in 5 runs), built once from
+#                     "debug kcsan": KASAN+lockdep+UBSAN+kmemleak+fault
+#                     injection, then KCSAN), built once from
 #                     linux-source-6.1 and cached in
 #                     /var/cache/mpmc/kernels (tools/build-kernel,
 #                     tools/debug-lane); `make check` runs it after the
@@ -67,7 +65,7 @@ KBUILD = $(MAKE) -C $(KDIR) M=$(TOP)
 VM_TIMEOUT ?= 1200
 TEST_TIMEOUT ?= 600
 VM_ARGS ?=
-LANES ?= debug
+LANES ?= debug kcsan
 LANE_TIMEOUT ?= 2400
 CHECK_DEBUG ?= 1
 TESTS ?=
