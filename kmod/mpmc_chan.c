@@ -382,7 +382,8 @@ static void mpmc_notify_shutdown(struct mpmc_chan *ch)
 /*
  * Sleep until @w is completed, a signal arrives or the deadline passes.
  * Returns the final state: 0 or a negative errno (-ERESTARTSYS on a signal,
- * -ETIMEDOUT on expiry) when the operation did not happen.
+ * -ETIMEDOUT on expiry) when the operation did not happen. See
+ * mpmc_block().
  */
 static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 		     const struct mpmc_wait_opts *opts, u32 *nr_waiters)
@@ -423,6 +424,29 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 	}
 	mpmc_unlock(ch);
 	return state;
+}
+
+/*
+ * Queue @w (its @msg or @room set by the caller) at the tail of the
+ * waiters of direction @dir, drop ch->lock and sleep as @opts allow.
+ * Returns as mpmc_wait().
+ */
+static int mpmc_block(struct mpmc_chan *ch, struct mpmc_waiter *w, int dir,
+		      const struct mpmc_wait_opts *opts)
+	__releases(&ch->lock)
+{
+	bool send = dir == MPMC_TRACE_SEND;
+	u32 *nr = send ? &ch->nr_send_waiters : &ch->nr_recv_waiters;
+
+	lockdep_assert_held(&ch->lock);
+	w->task = current;
+	w->state = MPMC_WAITING;
+	w->dir = dir;
+	list_add_tail(&w->link, send ? &ch->send_waiters : &ch->recv_waiters);
+	(*nr)++;
+	trace_mpmc_block(ch->id, dir, *nr);
+	mpmc_unlock(ch);
+	return mpmc_wait(ch, w, opts, nr);
 }
 
 /* A cheap early answer for a full channel, rechecked under the lock. */
@@ -481,17 +505,9 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 		ret = -EAGAIN;
 		goto unlock;
 	}
-	w.task = current;
 	w.msg = msg;
-	w.state = MPMC_WAITING;
-	w.dir = MPMC_TRACE_SEND;
-	list_add_tail(&w.link, &ch->send_waiters);
-	ch->nr_send_waiters++;
-	trace_mpmc_block(ch->id, MPMC_TRACE_SEND, ch->nr_send_waiters);
-	mpmc_unlock(ch);
-
 	/* A receiver that admits us also notifies the pollers. */
-	ret = mpmc_wait(ch, &w, opts, &ch->nr_send_waiters);
+	ret = mpmc_block(ch, &w, MPMC_TRACE_SEND, opts);
 	*queued = w.queued;
 	return ret;
 
@@ -581,17 +597,9 @@ static int mpmc_take(struct mpmc_chan *ch, size_t room,
 		mpmc_unlock(ch);
 		return -EAGAIN;
 	}
-	w.task = current;
 	w.msg = NULL;
 	w.room = room;
-	w.state = MPMC_WAITING;
-	w.dir = MPMC_TRACE_RECV;
-	list_add_tail(&w.link, &ch->recv_waiters);
-	ch->nr_recv_waiters++;
-	trace_mpmc_block(ch->id, MPMC_TRACE_RECV, ch->nr_recv_waiters);
-	mpmc_unlock(ch);
-
-	ret = mpmc_wait(ch, &w, opts, &ch->nr_recv_waiters);
+	ret = mpmc_block(ch, &w, MPMC_TRACE_RECV, opts);
 	if (!ret)
 		*msgp = w.msg;
 	return ret;

@@ -217,8 +217,24 @@ static long mpmc_batch_result(const struct mpmc_batch *b, long ret)
 	return ret;
 }
 
-static struct mpmc_msgvec *mpmc_batch_vec(const struct mpmc_batch *b)
+/*
+ * The start of both batch ioctls: check that @file may move messages that
+ * way (@mode), read the batch into @b and @opts, and return a kernel copy
+ * of its entries (kvfree() it) or an ERR_PTR.
+ */
+static struct mpmc_msgvec *mpmc_batch_get(struct file *file, fmode_t mode,
+					  void __user *arg, struct mpmc_batch *b,
+					  struct mpmc_wait_opts *opts)
 {
+	int ret;
+
+	if (!(file->f_mode & mode))
+		return ERR_PTR(-EBADF);
+	if (copy_from_user(b, arg, sizeof(*b)))
+		return ERR_PTR(-EFAULT);
+	ret = mpmc_batch_opts(file, b, opts);
+	if (ret)
+		return ERR_PTR(ret);
 	return vmemdup_user(u64_to_user_ptr(b->vec),
 			    array_size(b->count, sizeof(struct mpmc_msgvec)));
 }
@@ -231,14 +247,7 @@ static long mpmc_ioctl_send(struct file *file, void __user *arg)
 	unsigned int i;
 	long ret;
 
-	if (!(file->f_mode & FMODE_WRITE))
-		return -EBADF;
-	if (copy_from_user(&b, arg, sizeof(b)))
-		return -EFAULT;
-	ret = mpmc_batch_opts(file, &b, &opts);
-	if (ret)
-		return ret;
-	vec = mpmc_batch_vec(&b);
+	vec = mpmc_batch_get(file, FMODE_WRITE, arg, &b, &opts);
 	if (IS_ERR(vec))
 		return PTR_ERR(vec);
 	for (i = 0; i < b.count; i++) {
@@ -261,14 +270,7 @@ static long mpmc_ioctl_recv(struct file *file, void __user *arg)
 	unsigned int i, n;
 	long ret;
 
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	if (copy_from_user(&b, arg, sizeof(b)))
-		return -EFAULT;
-	ret = mpmc_batch_opts(file, &b, &opts);
-	if (ret)
-		return ret;
-	vec = mpmc_batch_vec(&b);
+	vec = mpmc_batch_get(file, FMODE_READ, arg, &b, &opts);
 	if (IS_ERR(vec))
 		return PTR_ERR(vec);
 	uvec = u64_to_user_ptr(b.vec);
