@@ -36,6 +36,12 @@
 #                     kernel that can load modules (as root): builds
 #                     against `uname -r`, insmods, runs the selftests,
 #                     rmmods
+#   make mutants      the mutation check (tools/mutants/run): build the
+#                     module once per deliberate bug in tools/mutants/
+#                     (MUTANTS="a b" for some), boot each in QEMU and run
+#                     the selftests that must catch it; fails when one
+#                     survives. Not part of make check. Logs:
+#                     build/mutants/NAME/
 #   make checkpatch   scripts/checkpatch.pl --strict on kmod/ and uapi/
 #   make sparse       the module through sparse (C=2, -D__CHECK_ENDIAN__)
 #   make w1           the module with W=1 -Werror
@@ -77,7 +83,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all module lib lib-check selftests examples demo install deps check \
-	check-vm check-debug check-host checkpatch sparse w1 lint clean kdir
+	check-vm check-debug check-host mutants checkpatch sparse w1 lint clean kdir
 
 all: module lib selftests examples
 
@@ -191,6 +197,13 @@ check-host:
 	fi; \
 	echo "$$summary"; \
 	exit $$rc
+
+# The mutation check: every tools/mutants/NAME.patch (or MUTANTS) must
+# make its selftests fail. One guest run per mutant, after one of the
+# unpatched module.
+MUTANTS ?=
+mutants: kdir selftests
+	@KVER=$(KVER) KDIR=$(KDIR) tools/mutants/run $(MUTANTS)
 
 $(CHECKPATCH):
 	@test -r $(LINUX_SOURCE) || { echo "$(LINUX_SOURCE) missing: run make deps" >&2; exit 1; }
