@@ -3,10 +3,12 @@
  * Channel configuration: MPMC_IOC_GET_CONFIG / MPMC_IOC_SET_CONFIG defaults,
  * round trip, every validation error (EINVAL, EBUSY) leaving the config
  * unchanged, the module limits read from /sys/module/mpmc/parameters,
- * capacity honoured exactly, max_msg_size changes, growing capacity waking
+ * capacity honoured exactly (by non-blocking writes, send batches that
+ * may wait, and poll), max_msg_size changes, growing capacity waking
  * blocked writers, EFAULT, and config ioctls on files of every access mode.
  */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -392,6 +394,32 @@ FIXTURE_TEARDOWN(capacity)
 		close(self->fd);
 }
 
+/*
+ * The channel of @fd (O_NONBLOCK) is full: the paths that may wait see
+ * it too, not only a non-blocking write (which is refused early, before
+ * the channel is locked). A send batch that may wait times out, with
+ * nothing sent, and poll() reports no POLLOUT.
+ */
+static void expect_full(struct __test_metadata *_metadata, int fd,
+			unsigned int v)
+{
+	struct mpmc_msgvec vec = { .buf = (uintptr_t)&v, .len = 4 };
+	struct mpmc_batch b = {
+		.vec = (uintptr_t)&vec, .count = 1, .timeout_ns = 20000000,
+	};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
+	int fl = fcntl(fd, F_GETFL);
+
+	ASSERT_LE(0, fl);
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl & ~O_NONBLOCK));
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SEND, &b));
+	EXPECT_EQ(ETIMEDOUT, errno);
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl));
+	EXPECT_EQ(1, poll(&pfd, 1, 0));
+	EXPECT_EQ(POLLIN, pfd.revents);
+}
+
 TEST_F(capacity, honoured_exactly)
 {
 	unsigned int i, next_rd = 0, next_wr = 0;
@@ -403,6 +431,7 @@ TEST_F(capacity, honoured_exactly)
 		ASSERT_EQ(4, write(fd, &next_wr, 4));
 	EXPECT_EQ(-1, write(fd, &next_wr, 4));
 	EXPECT_EQ(EAGAIN, errno);
+	expect_full(_metadata, fd, next_wr);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(variant->n, st.queued_msgs);
 	EXPECT_EQ(variant->n, st.total_sent);
@@ -415,6 +444,9 @@ TEST_F(capacity, honoured_exactly)
 	next_wr++;
 	EXPECT_EQ(-1, write(fd, &next_wr, 4));
 	EXPECT_EQ(EAGAIN, errno);
+	expect_full(_metadata, fd, next_wr);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(variant->n, st.queued_msgs);
 
 	for (i = 0; i < variant->n; i++, next_rd++) {
 		ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
