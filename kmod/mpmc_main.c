@@ -208,13 +208,47 @@ static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
 	return 0;
 }
 
-/* The result of a batch: messages moved, or the error with none moved. */
-static long mpmc_batch_result(const struct mpmc_batch *b, long ret)
+/*
+ * The result of a batch: messages moved, or the error with none moved.
+ *
+ * An interrupted wait (-ERESTARTSYS, nothing moved) restarts
+ * transparently under SA_RESTART only when the timeout is -1: a signal
+ * ends a bounded wait with EINTR. But the wait also ends for task work
+ * queued with TIF_NOTIFY_SIGNAL (io_uring completions of this task),
+ * which is no signal and must not surface as EINTR. The call then returns
+ * to let the task work run and is restarted for the time left, written
+ * back to @ub->timeout_ns as select(2) does with its timeout:
+ *
+ *   batch (deadline D)                    io_uring, another CPU
+ *   ------------------                    ---------------------
+ *   mpmc_wait() asleep
+ *                                         task_work_add(TWA_SIGNAL)
+ *   signal_pending(): -ERESTARTSYS
+ *   !task_sigpending(): timeout_ns = D - now
+ *   return -ERESTARTNOHAND
+ *   exit to user: task work runs; no
+ *   handler ran, so the call restarts
+ *   and waits until now + (D - now) = D
+ *
+ * A signal whose handler runs between the check and the exit still gets
+ * EINTR (-ERESTARTNOHAND), only with timeout_ns updated.
+ */
+static long mpmc_batch_result(struct mpmc_batch __user *ub,
+			      const struct mpmc_batch *b,
+			      const struct mpmc_wait_opts *opts, long ret)
 {
-	/* Only an unbounded wait restarts transparently after a signal. */
-	if (ret == -ERESTARTSYS && b->timeout_ns != -1)
+	ktime_t left;
+
+	if (ret != -ERESTARTSYS || b->timeout_ns == -1)
+		return ret;
+	if (task_sigpending(current))
 		return -EINTR;
-	return ret;
+	left = ktime_sub(opts->deadline, ktime_get());
+	if (left <= 0)
+		return -ETIMEDOUT;
+	if (put_user(ktime_to_ns(left), &ub->timeout_ns))
+		return -EINTR;
+	return -ERESTARTNOHAND;
 }
 
 /*
@@ -258,7 +292,7 @@ static long mpmc_ioctl_send(struct file *file, void __user *arg)
 	}
 	ret = mpmc_chan_send_batch(file->private_data, vec, b.count, &opts);
 	kvfree(vec);
-	return mpmc_batch_result(&b, ret);
+	return mpmc_batch_result(arg, &b, &opts, ret);
 }
 
 static long mpmc_ioctl_recv(struct file *file, void __user *arg)
@@ -291,7 +325,7 @@ static long mpmc_ioctl_recv(struct file *file, void __user *arg)
 		if (put_user(vec[i].len, &uvec[i].len))
 			break;
 	kvfree(vec);
-	return mpmc_batch_result(&b, ret);
+	return mpmc_batch_result(arg, &b, &opts, ret);
 }
 
 static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

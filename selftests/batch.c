@@ -22,6 +22,9 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include <liburing.h>
+#include <poll.h>
+
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
@@ -1192,6 +1195,99 @@ TEST(signal_restart_forever)
 }
 
 /* --- Shutdown ---------------------------------------------------------- */
+
+/* After @poke_ms, a byte into @pipe_wr; after @send_ms (if > 0), a message. */
+struct poker {
+	pthread_t th;
+	int pipe_wr, fd, poke_ms, send_ms;
+};
+
+static void *poker_fn(void *arg)
+{
+	struct poker *p = arg;
+
+	usleep(p->poke_ms * 1000);
+	if (write(p->pipe_wr, "x", 1) != 1)
+		return (void *)1;
+	if (p->send_ms > 0) {
+		usleep((p->send_ms - p->poke_ms) * 1000);
+		if (put_msg(p->fd, 8, 7))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/*
+ * The completion of the caller's own io_uring request reaches it as task
+ * work (TIF_NOTIFY_SIGNAL), which ends a sleep as a signal would, but it
+ * is no signal: a batch with a timeout must neither fail with EINTR nor
+ * wait past its deadline. A POLL_ADD parked on a pipe fires while the
+ * caller sleeps in MPMC_IOC_RECV: the batch still gets the message sent
+ * later, and with no message it times out on time.
+ */
+TEST(uring_task_work_is_not_a_signal)
+{
+	const long long tmo = 1500000000LL;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int fd, pfd[2], i, ret, err;
+	char buf[BUFSZ];
+	long long el;
+
+	fd = mpmc_test_open_cfg(4, 4096);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	for (i = 0; i < 2; i++) {
+		struct mpmc_msgvec v = { .buf = (uintptr_t)buf, .len = BUFSZ };
+		struct mpmc_batch b = {
+			.vec = (uintptr_t)&v, .count = 1, .timeout_ns = tmo,
+		};
+		struct poker pk = {
+			.pipe_wr = pfd[1], .fd = fd, .poke_ms = 200,
+			.send_ms = i ? 0 : 700,
+		};
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		void *pret;
+
+		ASSERT_NE(NULL, sqe);
+		io_uring_prep_poll_add(sqe, pfd[0], POLLIN);
+		ASSERT_EQ(1, io_uring_submit(&ring));
+		ASSERT_EQ(0, pthread_create(&pk.th, NULL, poker_fn, &pk));
+		el = now_ns();
+		ret = ioctl(fd, MPMC_IOC_RECV, &b);
+		err = errno;
+		el = now_ns() - el;
+		ASSERT_EQ(0, pthread_join(pk.th, &pret));
+		ASSERT_EQ(NULL, pret);
+		if (!i) {
+			EXPECT_EQ(1, ret) {
+				TH_LOG("after %lld ms: %s", el / 1000000,
+				       strerror(err));
+			}
+			EXPECT_EQ(8U, v.len);
+			EXPECT_TRUE(check(buf, 8, 7));
+		} else {
+			EXPECT_EQ(-1, ret);
+			EXPECT_EQ(ETIMEDOUT, err) {
+				TH_LOG("after %lld ms: %s", el / 1000000,
+				       strerror(err));
+			}
+			EXPECT_LE(tmo, el);
+			EXPECT_GT(tmo + SLACK_NS, el);
+		}
+		/* The POLL_ADD did complete, while the batch slept. */
+		ASSERT_EQ(0, io_uring_peek_cqe(&ring, &cqe));
+		EXPECT_TRUE(cqe->res & POLLIN);
+		io_uring_cqe_seen(&ring, cqe);
+		ASSERT_EQ(1, read(pfd[0], buf, 1));
+	}
+	EXPECT_MOVED(fd, 0, 1, 1);
+	io_uring_queue_exit(&ring);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(fd);
+}
 
 TEST(shut_wr)
 {
