@@ -122,7 +122,9 @@ struct mpmc_msgvec {
  * @count:      number of entries, 1..MPMC_BATCH_MAX
  * @flags:      must be 0
  * @timeout_ns: relative CLOCK_MONOTONIC timeout: -1 waits forever, 0 never
- *              blocks; other negative values are EINVAL
+ *              blocks; other negative values are EINVAL. A positive
+ *              timeout may be lowered to the time left when the wait is
+ *              restarted after task work that is not a signal.
  *
  * Waits (up to the timeout) until at least one message can move, then moves
  * as many as possible without waiting further; returns how many moved.
