@@ -83,7 +83,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all module lib lib-check selftests examples demo install deps check \
-	check-vm check-debug check-host mutants checkpatch sparse w1 lint clean kdir
+	check-vm check-debug check-host mutants print-kdir checkpatch sparse w1 lint clean kdir
 
 all: module lib selftests examples
 
@@ -92,6 +92,10 @@ kdir:
 		echo "no kbuild tree for KVER='$(KVER)' at $(KDIR): run 'make deps' (linux-headers-amd64)" >&2; \
 		exit 1; \
 	fi
+
+# The kbuild tree in use, for scripts: "KVER KDIR".
+print-kdir: kdir
+	@echo "$(KVER) $(KDIR)"
 
 module: kdir
 	$(KBUILD) modules
