@@ -130,7 +130,6 @@ struct shm {
 	atomic_ulong nackbits[NP][MAXSEQ / 64];	/* io_uring WRITE failed */
 };
 
-
 static struct shm *g;
 static enum method my_method;	/* of this worker process */
 
