@@ -1223,7 +1223,8 @@ static void *poker_fn(void *arg)
  * is no signal: a batch with a timeout must neither fail with EINTR nor
  * wait past its deadline. A POLL_ADD parked on a pipe fires while the
  * caller sleeps in MPMC_IOC_RECV: the batch still gets the message sent
- * later, and with no message it times out on time.
+ * later, and with no message it times out on time; each time, the call
+ * was restarted with the time left written back to timeout_ns.
  */
 TEST(uring_task_work_is_not_a_signal)
 {
@@ -1260,6 +1261,9 @@ TEST(uring_task_work_is_not_a_signal)
 		el = now_ns() - el;
 		ASSERT_EQ(0, pthread_join(pk.th, &pret));
 		ASSERT_EQ(NULL, pret);
+		/* Restarted, with the time left written back (and shown). */
+		EXPECT_GT(tmo, b.timeout_ns);
+		EXPECT_LT(0, b.timeout_ns);
 		if (!i) {
 			EXPECT_EQ(1, ret) {
 				TH_LOG("after %lld ms: %s", el / 1000000,
