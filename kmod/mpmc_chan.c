@@ -2,7 +2,7 @@
 /*
  * mpmc channel core: the message queue, FIFO hand-off to blocked callers,
  * configuration limits and readiness. The file operations that expose a
- * channel live in mpmc_main.c.
+ * channel live in mpmc_main.c, message buffers in mpmc_msg.c.
  *
  * Locking: ch->lock (a spinlock, never taken from interrupt context)
  * protects the queue, both waiter lists, the configuration and the
@@ -12,19 +12,19 @@
  * after dropping it.
  *
  * Sleeping: a caller that must wait puts a struct mpmc_waiter (on its own
- * stack) at the tail of ch->recv_waiters or ch->send_waiters and sleeps
- * until a peer finishes the operation for it:
+ * stack) at the tail of ch->waiters[dir] and sleeps until a peer finishes
+ * the operation for it:
  *  - a sender that finds a blocked receiver hands it the message;
  *  - a receiver that makes room moves the oldest blocked sender's message
  *    into the queue;
  *  - shutdown completes every waiter with EOF or EPIPE.
  * The peer stores the result in waiter->state with release semantics and
- * wakes the task after dropping the lock (mpmc_unlock()), so the woken task
- * never finds the lock still held by its waker. The sleeper reads the state
- * with acquire semantics and, once it is no longer MPMC_WAITING, never
- * touches the lock again. As in ipc/mqueue.c, the waker pins the task
- * first, because the waiter's stack frame may vanish the moment the state
- * is stored:
+ * notes the task in ch->wake; mpmc_unlock() wakes it after dropping the
+ * lock, so the woken task never finds the lock still held by its waker.
+ * The sleeper reads the state with acquire semantics and, once it is no
+ * longer MPMC_WAITING, never touches the lock again. As in ipc/mqueue.c,
+ * the waker pins the task first, because the waiter's stack frame may
+ * vanish the moment the state is stored:
  *
  *   waker                                sleeper
  *   -----                                -------
@@ -39,89 +39,106 @@
  *   wake_up_process(task)                (harmless: already running)
  *   put_task_struct(task)
  *
+ * mqueue collects such tasks on a wake_q, but wake_q_add() and wake_up_q()
+ * are not exported to modules: ch->wake holds up to MPMC_WAKE_MAX tasks.
+ * A hold of the lock that completes more (a shutdown or a resize with
+ * many sleepers, a batch that serves many blocked receivers) wakes the
+ * tasks past that under the lock: still correct, those tasks may only
+ * spin briefly on the lock.
+ *
  * A sleeper that gives up (signal, timeout) takes ch->lock and unlinks
  * itself only if its state is still MPMC_WAITING; otherwise the operation
  * completed first and the caller reports success. Because a message is
  * handed to one chosen waiter under the lock, an abandoned wait never
  * strands a message and never needs to pass a wakeup on.
  *
- * Pollers (poll, epoll, io_uring) sleep on ch->rd_wait and ch->wr_wait and
- * are woken after ch->lock is dropped, with a single-direction key, for
- * what is left once blocked callers have been served.
+ * Pollers (poll, epoll, io_uring) sleep on ch->pollers[] and are woken by
+ * mpmc_unlock() too, with a single-direction key, for what is left once
+ * blocked callers have been served.
  */
 
 #include <linux/atomic.h>
 #include <linux/hrtimer.h>
 #include <linux/lockdep.h>
-#include <linux/mm.h>
-#include <linux/overflow.h>
+#include <linux/minmax.h>
+#include <linux/moduleparam.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "mpmc_chan.h"
 
 #define CREATE_TRACE_POINTS
 #include "mpmc_trace.h"
 
+/* ---- Limits ----------------------------------------------------------- */
+
+static unsigned int mpmc_max_capacity = 65536;
+static unsigned int mpmc_max_msg_size = 65536;
+static unsigned long mpmc_max_channel_bytes = 8UL << 20;
+
+/* A limit is at least 1, and a message length fits in an int. */
+static int mpmc_param_set_uint(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int ret = kstrtouint(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (!v || v > INT_MAX)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static int mpmc_param_set_ulong(const char *val, const struct kernel_param *kp)
+{
+	unsigned long v;
+	int ret = kstrtoul(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (!v)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned long *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops mpmc_uint_limit_ops = {
+	.set = mpmc_param_set_uint,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops mpmc_ulong_limit_ops = {
+	.set = mpmc_param_set_ulong,
+	.get = param_get_ulong,
+};
+
+module_param_cb(max_capacity, &mpmc_uint_limit_ops, &mpmc_max_capacity, 0644);
+MODULE_PARM_DESC(max_capacity, "Largest channel capacity in messages (default 65536)");
+module_param_cb(max_msg_size, &mpmc_uint_limit_ops, &mpmc_max_msg_size, 0644);
+MODULE_PARM_DESC(max_msg_size, "Largest message size in bytes (default 65536)");
+module_param_cb(max_channel_bytes, &mpmc_ulong_limit_ops,
+		&mpmc_max_channel_bytes, 0644);
+MODULE_PARM_DESC(max_channel_bytes,
+		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
+
+/* ---- Waking after unlock ------------------------------------------------ */
+
 /* waiter->state while asleep; any other value is the final result. */
 #define MPMC_WAITING	1
 
 /**
- * struct mpmc_msg - one queued message
- * @link: entry in mpmc_chan.msgs
- * @len:  payload length, 1..max_msg_size
- * @size: room for the payload: for an inline message, what the kmalloc
- *        object holds after the header (it may be more than @len); for
- *        an external one, the length it was allocated for
- * @queued: queue length right after a receiver took it, for tracing
- * @external: the payload is in its own allocation, at @payload; else it
- *        follows the header, at @data
- * @payload: external payload (kvmalloc)
- * @data: inline payload
- *
- * A message whose header and payload fit in MPMC_INLINE_MAX bytes is one
- * kmalloc object. A larger one would take the next power of two (a 4096
- * byte payload a kmalloc-8k object, 65536 bytes an order-5 block): its
- * payload is allocated apart, with kvmalloc(@len), and its header alone.
- * Only mpmc_msg_data() decides where the payload is. @external sits in
- * the hole after @queued, so the header in front of an inline payload is
- * still MPMC_MSG_HDR bytes (32 on 64-bit); @payload shares its place with
- * @data and counts only in sizeof(), what an external header takes.
- */
-struct mpmc_msg {
-	struct list_head link;
-	u32 len;
-	u32 size;
-	u32 queued;
-	bool external;
-	union {
-		u8 *payload;
-		DECLARE_FLEX_ARRAY(u8, data);
-	} __aligned(8);
-};
-
-/* Bytes in front of an inline payload. */
-#define MPMC_MSG_HDR	offsetof(struct mpmc_msg, data)
-static_assert(sizeof(struct list_head) + 4 * sizeof(u32) == MPMC_MSG_HDR);
-
-/*
- * Messages whose header and payload fit in this many bytes are allocated
- * as one object, and recycled through ch->spare.
- */
-#define MPMC_INLINE_MAX	PAGE_SIZE
-
-/**
  * struct mpmc_waiter - a caller asleep in send or receive
- * @link:  entry in mpmc_chan.recv_waiters or mpmc_chan.send_waiters
+ * @link:  entry in mpmc_chan.waiters[] of its direction
  * @task:  the sleeping task
  * @msg:   send: the message to enqueue; receive: the message handed over
  *         (NULL on end of file)
  * @room:  receive: size of the caller's buffer
  * @state: MPMC_WAITING, then 0 or a negative errno
- * @dir:   MPMC_TRACE_SEND or MPMC_TRACE_RECV
- * @queued: messages queued when the operation completed, for tracing
  */
 struct mpmc_waiter {
 	struct list_head link;
@@ -129,92 +146,117 @@ struct mpmc_waiter {
 	struct mpmc_msg *msg;
 	size_t room;
 	int state;
-	int dir;
-	u32 queued;
 };
 
 static atomic64_t mpmc_next_id = ATOMIC64_INIT(0);
 
-/* The payload of @msg, inline or not: the one way to reach it. */
-static u8 *mpmc_msg_data(struct mpmc_msg *msg)
+/* Wake @task (pinned) once ch->lock is dropped; see the top comment. */
+static void mpmc_wake_later(struct mpmc_chan *ch, struct task_struct *task)
 {
-	return msg->external ? msg->payload : msg->data;
-}
-
-/* Free @msg (may be NULL) and its payload. */
-static void mpmc_msg_destroy(struct mpmc_msg *msg)
-{
-	if (msg && msg->external)
-		kvfree(msg->payload);
-	kfree(msg);
-}
-
-/* A message too big to be inline: header and payload apart. */
-static struct mpmc_msg *mpmc_msg_alloc_external(size_t len, gfp_t gfp)
-{
-	struct mpmc_msg *msg = kmalloc(sizeof(*msg), gfp);
-
-	if (!msg)
-		return NULL;
-	msg->payload = kvmalloc(len, gfp);
-	if (!msg->payload) {
-		kfree(msg);
-		return NULL;
+	lockdep_assert_held(&ch->lock);
+	if (ch->wake.nr < MPMC_WAKE_MAX) {
+		ch->wake.task[ch->wake.nr++] = task;
+		return;
 	}
-	msg->external = true;
-	msg->size = len;
-	return msg;
+	wake_up_process(task);
+	put_task_struct(task);
+}
+
+static void mpmc_notify_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	static const __poll_t key[MPMC_NR_DIRS] = {
+		[MPMC_SEND] = EPOLLOUT | EPOLLWRNORM,
+		[MPMC_RECV] = EPOLLIN | EPOLLRDNORM,
+	};
+
+	/* Pairs with mpmc_chan_poll(): see the diagram there. */
+	if (READ_ONCE(ch->polled) && wq_has_sleeper(&ch->pollers[dir]))
+		wake_up_interruptible_sync_poll(&ch->pollers[dir], key[dir]);
+	kill_fasync(&ch->fasync, SIGIO, dir == MPMC_RECV ? POLL_IN : POLL_OUT);
+}
+
+/* Shutdown is a level state: wake every poller, exclusive or not. */
+static void mpmc_notify_shutdown(struct mpmc_chan *ch)
+{
+	__wake_up(&ch->pollers[MPMC_RECV], TASK_INTERRUPTIBLE, 0,
+		  poll_to_key(EPOLLIN | EPOLLRDNORM | EPOLLHUP));
+	__wake_up(&ch->pollers[MPMC_SEND], TASK_INTERRUPTIBLE, 0,
+		  poll_to_key(EPOLLOUT | EPOLLWRNORM | EPOLLERR));
+	kill_fasync(&ch->fasync, SIGIO, POLL_HUP);
 }
 
 /*
- * A message with room for @len bytes: ch->spare if it is big enough, else
- * a new one, charged to the caller's memory cgroup. An inline message's
- * allocation is rounded up to its kmalloc size, so that the spare can
- * take any later message that would fit in the same object.
+ * Drop ch->lock, then do what the hold collected in ch->wake: wake the
+ * tasks whose operations were completed under it, then the pollers. The
+ * one exit from every hold of the lock.
  */
-static struct mpmc_msg *mpmc_msg_alloc(struct mpmc_chan *ch, size_t len,
-				       bool nowait)
+static void mpmc_unlock(struct mpmc_chan *ch)
+	__releases(&ch->lock)
 {
-	gfp_t gfp = nowait ? GFP_NOWAIT | __GFP_ACCOUNT : GFP_KERNEL_ACCOUNT;
-	size_t size = size_add(MPMC_MSG_HDR, len);
-	struct mpmc_msg *msg;
+	struct task_struct *task[MPMC_WAKE_MAX];
+	unsigned int i, nr = ch->wake.nr, events = ch->wake.events;
 
-	gfp |= __GFP_NOWARN;
-	/* Never fits the spare, which is inline: leave it for the next. */
-	if (size > MPMC_INLINE_MAX)
-		return mpmc_msg_alloc_external(len, gfp);
+	for (i = 0; i < nr; i++)
+		task[i] = ch->wake.task[i];
+	ch->wake.nr = 0;
+	ch->wake.events = 0;
+	spin_unlock(&ch->lock);
 
-	msg = xchg(&ch->spare, NULL);
-	if (msg) {
-		if (msg->size >= len)
-			return msg;
-		mpmc_msg_destroy(msg);
+	for (i = 0; i < nr; i++) {
+		wake_up_process(task[i]);
+		put_task_struct(task[i]);
 	}
-	size = kmalloc_size_roundup(size);
-	msg = kmalloc(size, gfp);
-	if (!msg)
-		return NULL;
-	msg->external = false;
-	msg->size = size - MPMC_MSG_HDR;
-	return msg;
+	if (events & MPMC_EV_HUP) {
+		mpmc_notify_shutdown(ch);
+		return;
+	}
+	if (events & MPMC_EV_IN)
+		mpmc_notify_dir(ch, MPMC_RECV);
+	if (events & MPMC_EV_OUT)
+		mpmc_notify_dir(ch, MPMC_SEND);
 }
 
-/* Done with @msg: keep it as ch->spare if it is inline, else free it. */
-static void mpmc_msg_free(struct mpmc_chan *ch, struct mpmc_msg *msg)
+/* ---- The queue and hand-off -------------------------------------------- */
+
+/* Would a send complete now without waiting? */
+static bool mpmc_can_send(const struct mpmc_chan *ch)
 {
-	if (!msg->external)
-		msg = xchg(&ch->spare, msg);
-	mpmc_msg_destroy(msg);
+	lockdep_assert_held(&ch->lock);
+	if (!list_empty(&ch->waiters[MPMC_SEND]))
+		return false;
+	return ch->nr_msgs < ch->capacity ||
+	       !list_empty(&ch->waiters[MPMC_RECV]);
 }
 
-static void mpmc_msg_free_list(struct mpmc_chan *ch, struct list_head *list)
+/* Room was made: pollers of EPOLLOUT hear of it if a send can now go. */
+static void mpmc_note_room(struct mpmc_chan *ch)
 {
-	struct mpmc_msg *msg, *tmp;
-
-	list_for_each_entry_safe(msg, tmp, list, link)
-		mpmc_msg_free(ch, msg);
+	if (mpmc_can_send(ch))
+		ch->wake.events |= MPMC_EV_OUT;
 }
 
+/*
+ * Finish @w's operation in direction @dir with @state; its task is woken
+ * by mpmc_unlock(). See the top comment.
+ */
+static void mpmc_waiter_complete(struct mpmc_chan *ch, enum mpmc_dir dir,
+				 struct mpmc_waiter *w, struct mpmc_msg *msg,
+				 int state)
+{
+	struct task_struct *task = w->task;
+
+	lockdep_assert_held(&ch->lock);
+	trace_mpmc_wake(ch->id, dir, task->pid, state);
+	list_del(&w->link);
+	ch->nr_waiters[dir]--;
+	get_task_struct(task);
+	w->msg = msg;
+	/* Publish w->msg before the state; pairs with mpmc_wait(). */
+	smp_store_release(&w->state, state);
+	mpmc_wake_later(ch, task);
+}
+
+/* Queue @msg at the tail, or at the head for a message put back. */
 static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 			 bool at_head)
 {
@@ -225,8 +267,13 @@ static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 		list_add_tail(&msg->link, &ch->msgs);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs + 1);
 	ch->nr_bytes += msg->len;
+	ch->wake.events |= MPMC_EV_IN;
 }
 
+/*
+ * Take the message at the head of the queue for a receiver. Until it is
+ * copied out (or put back) it counts in ch->nr_taken.
+ */
 static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 {
 	struct mpmc_msg *msg = list_first_entry(&ch->msgs, struct mpmc_msg,
@@ -236,160 +283,70 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 	list_del(&msg->link);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs - 1);
 	ch->nr_bytes -= msg->len;
+	ch->total_received++;
+	atomic_inc(&ch->nr_taken);
 	return msg;
 }
 
 /*
- * Finish @w's operation with @state; its task is woken by mpmc_unlock()
- * (or here, if too many wakeups are pending). See the top comment.
+ * Give @msg to the oldest blocked receiver whose buffer can take it.
+ * Blocked receivers whose buffer is too small are completed with EMSGSIZE
+ * on the way, so the message goes to the next receiver in order. Returns
+ * false, with nothing done to @msg, when no receiver is left.
  */
-static void mpmc_waiter_complete(struct mpmc_chan *ch, struct mpmc_waiter *w,
-				 struct mpmc_msg *msg, int state)
-{
-	struct task_struct *task = w->task;
-
-	lockdep_assert_held(&ch->lock);
-	trace_mpmc_wake(ch->id, w->dir, task->pid, state);
-	list_del(&w->link);
-	get_task_struct(task);
-	w->msg = msg;
-	w->queued = ch->nr_msgs;
-	/* Publish w->msg before the state; pairs with mpmc_wait(). */
-	smp_store_release(&w->state, state);
-	if (ch->nr_wake < ARRAY_SIZE(ch->wake)) {
-		ch->wake[ch->nr_wake++] = task;
-		return;
-	}
-	wake_up_process(task);
-	put_task_struct(task);
-}
-
-/*
- * Drop ch->lock, then wake the tasks whose operations were completed
- * under it: a task woken while the lock is held would only spin on it.
- */
-static void mpmc_unlock(struct mpmc_chan *ch)
-	__releases(&ch->lock)
-{
-	struct task_struct *wake[MPMC_WAKE_BATCH];
-	unsigned int i, n = ch->nr_wake;
-
-	for (i = 0; i < n; i++)
-		wake[i] = ch->wake[i];
-	ch->nr_wake = 0;
-	spin_unlock(&ch->lock);
-	for (i = 0; i < n; i++) {
-		wake_up_process(wake[i]);
-		put_task_struct(wake[i]);
-	}
-}
-
-/* Would a send complete now without waiting? */
-static bool mpmc_can_send(const struct mpmc_chan *ch)
-{
-	lockdep_assert_held(&ch->lock);
-	if (!list_empty(&ch->send_waiters))
-		return false;
-	return ch->nr_msgs < ch->capacity || !list_empty(&ch->recv_waiters);
-}
-
-/*
- * A receiver has taken @msg out of the channel; until it has copied it out
- * (or put it back) the message counts in ch->nr_taken.
- */
-static void mpmc_mark_taken(struct mpmc_chan *ch, struct mpmc_msg *msg)
-{
-	lockdep_assert_held(&ch->lock);
-	ch->total_received++;
-	msg->queued = ch->nr_msgs;
-	atomic_inc(&ch->nr_taken);
-}
-
-/*
- * Give @msg to the oldest blocked receiver, or queue it (at the head for a
- * message put back after a faulting read). Blocked receivers whose buffer
- * is too small for it are completed with EMSGSIZE on the way, so the
- * message goes to the next receiver in order. Returns true if the message
- * was queued, i.e. pollers have something new to see.
- */
-static bool mpmc_deliver(struct mpmc_chan *ch, struct mpmc_msg *msg,
-			 bool at_head)
+static bool mpmc_hand_off(struct mpmc_chan *ch, struct mpmc_msg *msg)
 {
 	struct mpmc_waiter *w, *tmp;
 
 	lockdep_assert_held(&ch->lock);
-	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link) {
-		ch->nr_recv_waiters--;
+	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_RECV], link) {
 		if (w->room < msg->len) {
-			mpmc_waiter_complete(ch, w, NULL, -EMSGSIZE);
+			mpmc_waiter_complete(ch, MPMC_RECV, w, NULL, -EMSGSIZE);
 			continue;
 		}
-		mpmc_mark_taken(ch, msg);
-		mpmc_waiter_complete(ch, w, msg, 0);
-		return false;
+		ch->total_received++;
+		atomic_inc(&ch->nr_taken);
+		mpmc_waiter_complete(ch, MPMC_RECV, w, msg, 0);
+		return true;
 	}
-	mpmc_enqueue(ch, msg, at_head);
-	return true;
+	return false;
 }
 
-/*
- * Move blocked senders' messages in, oldest first, while there is room.
- * Returns true if any message was queued.
- */
-static bool mpmc_admit_senders(struct mpmc_chan *ch)
+/* A sent message enters the channel: handed off, or queued at the tail. */
+static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
+{
+	ch->total_sent++;
+	if (!mpmc_hand_off(ch, msg))
+		mpmc_enqueue(ch, msg, false);
+}
+
+/* Move blocked senders' messages in, oldest first, while there is room. */
+static void mpmc_admit_senders(struct mpmc_chan *ch)
 {
 	struct mpmc_waiter *w;
-	bool queued = false;
 
 	lockdep_assert_held(&ch->lock);
-	while (ch->nr_msgs < ch->capacity && !list_empty(&ch->send_waiters)) {
-		w = list_first_entry(&ch->send_waiters, struct mpmc_waiter,
-				     link);
-		ch->nr_send_waiters--;
-		ch->total_sent++;
-		queued |= mpmc_deliver(ch, w->msg, false);
-		mpmc_waiter_complete(ch, w, NULL, 0);
+	while (ch->nr_msgs < ch->capacity &&
+	       !list_empty(&ch->waiters[MPMC_SEND])) {
+		w = list_first_entry(&ch->waiters[MPMC_SEND],
+				     struct mpmc_waiter, link);
+		mpmc_accept(ch, w->msg);
+		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
 	}
-	return queued;
 }
 
-static void mpmc_notify_readable(struct mpmc_chan *ch)
-{
-	if (wq_has_sleeper(&ch->rd_wait))
-		wake_up_interruptible_sync_poll(&ch->rd_wait,
-						EPOLLIN | EPOLLRDNORM);
-	kill_fasync(&ch->fasync, SIGIO, POLL_IN);
-}
-
-static void mpmc_notify_writable(struct mpmc_chan *ch)
-{
-	if (wq_has_sleeper(&ch->wr_wait))
-		wake_up_interruptible_sync_poll(&ch->wr_wait,
-						EPOLLOUT | EPOLLWRNORM);
-	kill_fasync(&ch->fasync, SIGIO, POLL_OUT);
-}
-
-/* Shutdown is a level state: wake every poller, exclusive or not. */
-static void mpmc_notify_shutdown(struct mpmc_chan *ch)
-{
-	__wake_up(&ch->rd_wait, TASK_INTERRUPTIBLE, 0,
-		  poll_to_key(EPOLLIN | EPOLLRDNORM | EPOLLHUP));
-	__wake_up(&ch->wr_wait, TASK_INTERRUPTIBLE, 0,
-		  poll_to_key(EPOLLOUT | EPOLLWRNORM | EPOLLERR));
-	kill_fasync(&ch->fasync, SIGIO, POLL_HUP);
-}
+/* ---- Waiting ------------------------------------------------------------ */
 
 /*
- * Sleep until @w is completed, a signal arrives or the deadline passes.
- * Returns the final state: 0 or a negative errno (-ERESTARTSYS on a signal,
- * -ETIMEDOUT on expiry) when the operation did not happen. See
- * mpmc_block().
+ * Sleep until @w is completed, a signal arrives or @deadline (NULL:
+ * none) passes. Returns the final state: 0 or a negative errno
+ * (-ERESTARTSYS on a signal, -ETIMEDOUT on expiry) when the operation did
+ * not happen. See mpmc_block().
  */
-static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
-		     const struct mpmc_wait_opts *opts, u32 *nr_waiters)
+static int mpmc_wait(struct mpmc_chan *ch, enum mpmc_dir dir,
+		     struct mpmc_waiter *w, ktime_t *deadline)
 {
-	ktime_t deadline = opts->deadline;
-	int state, ret = 0;
+	int state, ret;
 
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
@@ -403,11 +360,9 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 			ret = -ERESTARTSYS;
 			break;
 		}
-		if (!opts->has_deadline) {
-			schedule();
-		} else if (!schedule_hrtimeout_range(&deadline,
-						      current->timer_slack_ns,
-						      HRTIMER_MODE_ABS)) {
+		/* A NULL deadline is schedule(), and never returns 0. */
+		if (!schedule_hrtimeout_range(deadline, current->timer_slack_ns,
+					      HRTIMER_MODE_ABS)) {
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -417,9 +372,9 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 	spin_lock(&ch->lock);
 	state = w->state;
 	if (state == MPMC_WAITING) {
-		trace_mpmc_wake(ch->id, w->dir, current->pid, ret);
+		trace_mpmc_wake(ch->id, dir, current->pid, ret);
 		list_del(&w->link);
-		(*nr_waiters)--;
+		ch->nr_waiters[dir]--;
 		state = ret;
 	}
 	mpmc_unlock(ch);
@@ -428,32 +383,30 @@ static int mpmc_wait(struct mpmc_chan *ch, struct mpmc_waiter *w,
 
 /*
  * Queue @w (its @msg or @room set by the caller) at the tail of the
- * waiters of direction @dir, drop ch->lock and sleep as @opts allow.
- * Returns as mpmc_wait().
+ * waiters of @dir, drop ch->lock and sleep as @opts allow. Returns as
+ * mpmc_wait().
  */
-static int mpmc_block(struct mpmc_chan *ch, struct mpmc_waiter *w, int dir,
-		      const struct mpmc_wait_opts *opts)
+static int mpmc_block(struct mpmc_chan *ch, enum mpmc_dir dir,
+		      struct mpmc_waiter *w, const struct mpmc_wait_opts *opts)
 	__releases(&ch->lock)
 {
-	bool send = dir == MPMC_TRACE_SEND;
-	u32 *nr = send ? &ch->nr_send_waiters : &ch->nr_recv_waiters;
-
 	lockdep_assert_held(&ch->lock);
 	w->task = current;
 	w->state = MPMC_WAITING;
-	w->dir = dir;
-	list_add_tail(&w->link, send ? &ch->send_waiters : &ch->recv_waiters);
-	(*nr)++;
-	trace_mpmc_block(ch->id, dir, *nr);
+	list_add_tail(&w->link, &ch->waiters[dir]);
+	ch->nr_waiters[dir]++;
+	trace_mpmc_block(ch->id, dir, ch->nr_waiters[dir]);
 	mpmc_unlock(ch);
-	return mpmc_wait(ch, w, opts, nr);
+	return mpmc_wait(ch, dir, w, opts->deadline);
 }
+
+/* ---- Sending ------------------------------------------------------------ */
 
 /* A cheap early answer for a full channel, rechecked under the lock. */
 static bool mpmc_looks_full(struct mpmc_chan *ch)
 {
 	return READ_ONCE(ch->nr_msgs) >= READ_ONCE(ch->capacity) &&
-	       list_empty_careful(&ch->recv_waiters);
+	       list_empty_careful(&ch->waiters[MPMC_RECV]);
 }
 
 /*
@@ -472,46 +425,43 @@ static int mpmc_send_precheck(struct mpmc_chan *ch, size_t len,
 	return 0;
 }
 
+/* Under the lock: 0 if a message of @len bytes may enter now, else why not. */
+static int mpmc_send_check(struct mpmc_chan *ch, u32 len)
+{
+	lockdep_assert_held(&ch->lock);
+	if (ch->shutdown)
+		return -EPIPE;
+	if (len > ch->max_msg_size)
+		return -EMSGSIZE;
+	return mpmc_can_send(ch) ? 0 : -EAGAIN;
+}
+
 /*
- * Enqueue or hand off @msg, waiting for room as @opts allow. *@queued is
- * the queue length right after, for tracing.
+ * Enqueue or hand off @msg, waiting for room as @opts allow. On success
+ * the message is the channel's: a receiver may already have freed it.
  */
 static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
-			 const struct mpmc_wait_opts *opts, u32 *queued)
+			 const struct mpmc_wait_opts *opts)
 {
 	struct mpmc_waiter w;
-	bool visible;
+	u32 len = msg->len;
 	int ret;
 
 	spin_lock(&ch->lock);
-	if (ch->shutdown) {
-		ret = -EPIPE;
-		goto unlock;
+	ret = mpmc_send_check(ch, len);
+	if (ret == -EAGAIN && !opts->nonblock) {
+		w.msg = msg;
+		/* A receiver that admits us also notifies the pollers. */
+		ret = mpmc_block(ch, MPMC_SEND, &w, opts);
+		if (!ret)
+			trace_mpmc_send(ch->id, len, READ_ONCE(ch->nr_msgs));
+		return ret;
 	}
-	if (msg->len > ch->max_msg_size) {
-		ret = -EMSGSIZE;
-		goto unlock;
+	if (!ret) {
+		/* Once in the channel, a receiver may free @msg at any time. */
+		mpmc_accept(ch, msg);
+		trace_mpmc_send(ch->id, len, ch->nr_msgs);
 	}
-	if (mpmc_can_send(ch)) {
-		ch->total_sent++;
-		visible = mpmc_deliver(ch, msg, false);
-		*queued = ch->nr_msgs;
-		mpmc_unlock(ch);
-		if (visible)
-			mpmc_notify_readable(ch);
-		return 0;
-	}
-	if (opts->nonblock) {
-		ret = -EAGAIN;
-		goto unlock;
-	}
-	w.msg = msg;
-	/* A receiver that admits us also notifies the pollers. */
-	ret = mpmc_block(ch, &w, MPMC_TRACE_SEND, opts);
-	*queued = w.queued;
-	return ret;
-
-unlock:
 	mpmc_unlock(ch);
 	return ret;
 }
@@ -533,95 +483,234 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 {
 	size_t len = iov_iter_count(from);
 	struct mpmc_msg *msg;
-	u32 queued;
 	int ret;
 
 	ret = mpmc_send_precheck(ch, len, opts);
 	if (ret)
 		return ret;
-	msg = mpmc_msg_alloc(ch, len, opts->nowait_alloc);
+	msg = mpmc_msg_alloc(&ch->pool, len, opts->nowait_alloc);
 	if (!msg)
 		return opts->nowait_alloc ? -EAGAIN : -ENOMEM;
 	if (!copy_from_iter_full(mpmc_msg_data(msg), len, from)) {
-		mpmc_msg_free(ch, msg);
+		mpmc_msg_free(&ch->pool, msg);
 		return -EFAULT;
 	}
 	msg->len = len;
-	ret = mpmc_send_msg(ch, msg, opts, &queued);
+	ret = mpmc_send_msg(ch, msg, opts);
 	if (ret) {
-		mpmc_msg_free(ch, msg);
+		mpmc_msg_free(&ch->pool, msg);
 		return ret;
 	}
-	trace_mpmc_send(ch->id, len, queued);
 	return len;
 }
 
+/* Copy in the messages of @vec, stopping at the first that cannot be. */
+static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			    unsigned int n, struct list_head *msgs)
+{
+	u32 max = READ_ONCE(ch->max_msg_size);
+	struct mpmc_msg *msg;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (vec[i].len > max)
+			return -EMSGSIZE;
+		msg = mpmc_msg_alloc(&ch->pool, vec[i].len, false);
+		if (!msg)
+			return -ENOMEM;
+		if (copy_from_user(mpmc_msg_data(msg),
+				   u64_to_user_ptr(vec[i].buf), vec[i].len)) {
+			mpmc_msg_free(&ch->pool, msg);
+			return -EFAULT;
+		}
+		msg->len = vec[i].len;
+		list_add_tail(&msg->link, msgs);
+	}
+	return 0;
+}
+
 /*
- * Take the next message for a caller with a @room byte buffer: from the
- * queue, or by waiting for a sender to hand one over. On success *msgp is
- * the message, or NULL at end of file.
+ * Move messages from @msgs into the channel while that needs no waiting:
+ * hand-offs to blocked receivers first, then as many as there is room for
+ * spliced onto the queue at once. Returns how many moved.
  */
-static int mpmc_take(struct mpmc_chan *ch, size_t room,
-		     const struct mpmc_wait_opts *opts, struct mpmc_msg **msgp)
+static unsigned int mpmc_send_more(struct mpmc_chan *ch,
+				   struct list_head *msgs)
+{
+	struct mpmc_msg *msg, *tmp;
+	unsigned int sent = 0;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry_safe(msg, tmp, msgs, link) {
+		u32 len = msg->len;
+
+		if (mpmc_send_check(ch, len))
+			break;
+		list_del(&msg->link);
+		/* Once in the channel, a receiver may free @msg at any time. */
+		mpmc_accept(ch, msg);
+		trace_mpmc_send(ch->id, len, ch->nr_msgs);
+		sent++;
+	}
+	return sent;
+}
+
+/**
+ * mpmc_chan_send_batch - send the messages of a batch
+ * @ch:   the channel
+ * @vec:  @n entries (a kernel copy), each 1..max_msg_size bytes long (the
+ *        caller has checked that lengths are not 0)
+ * @n:    number of entries
+ * @opts: how the first message may wait; the others never wait
+ *
+ * Every message is copied in first; they then move under one hold of the
+ * lock for as long as they can without waiting. Only when the first one
+ * must wait does the lock get taken again, after it moved, for the rest. A
+ * message that cannot be copied in (too big, bad pointer, no memory) ends
+ * the batch before it.
+ *
+ * Return: the number of messages sent (at least 1), or a negative errno
+ * as for mpmc_chan_send() with nothing sent.
+ */
+int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			 unsigned int n, const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msg *first;
+	LIST_HEAD(msgs);
+	int ret;
+
+	ret = mpmc_send_precheck(ch, vec[0].len, opts);
+	if (ret)
+		return ret;
+	ret = mpmc_build_batch(ch, vec, n, &msgs);
+	if (list_empty(&msgs))
+		return ret;
+
+	spin_lock(&ch->lock);
+	ret = mpmc_send_more(ch, &msgs);
+	if (!ret) {
+		/* The first message must wait, or fails: as a single send. */
+		mpmc_unlock(ch);
+		first = list_first_entry(&msgs, struct mpmc_msg, link);
+		list_del(&first->link);
+		ret = mpmc_send_msg(ch, first, opts);
+		if (ret) {
+			mpmc_msg_free(&ch->pool, first);
+			mpmc_msg_free_list(&ch->pool, &msgs);
+			return ret;
+		}
+		spin_lock(&ch->lock);
+		ret = 1 + mpmc_send_more(ch, &msgs);
+	}
+	mpmc_unlock(ch);
+	mpmc_msg_free_list(&ch->pool, &msgs);
+	return ret;
+}
+
+/* ---- Receiving ---------------------------------------------------------- */
+
+/*
+ * Take queued messages for the buffers of @vec, oldest first, while the
+ * next one fits the next entry; every message taken makes room that is
+ * owed to blocked senders at once. *@queued[i] is the queue length right
+ * after the i-th was taken (for tracing). Returns how many were taken.
+ */
+static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
+				     const struct mpmc_msgvec *vec,
+				     unsigned int n, struct list_head *taken,
+				     u32 *queued)
+{
+	struct mpmc_msg *msg;
+	unsigned int i;
+
+	lockdep_assert_held(&ch->lock);
+	for (i = 0; i < n && ch->nr_msgs; i++) {
+		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
+		if (msg->len > vec[i].len)
+			break;
+		list_add_tail(&mpmc_dequeue(ch)->link, taken);
+		mpmc_admit_senders(ch);
+		queued[i] = ch->nr_msgs;
+	}
+	if (i)
+		mpmc_note_room(ch);
+	return i;
+}
+
+/*
+ * Take up to @n messages for the buffers of @vec onto @taken: what is
+ * queued, or by waiting (as @opts allow) for a sender to hand one over,
+ * then what was queued meanwhile. Returns how many were taken (0 at end
+ * of file), or a negative errno with none taken.
+ */
+static int mpmc_take(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+		     unsigned int n, const struct mpmc_wait_opts *opts,
+		     struct list_head *taken, u32 *queued)
 {
 	struct mpmc_waiter w;
-	struct mpmc_msg *msg;
-	bool admitted, has_room;
+	unsigned int got;
 	int ret;
 
 	spin_lock(&ch->lock);
 	if (ch->nr_msgs) {
-		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
-		if (msg->len > room) {
-			mpmc_unlock(ch);
-			return -EMSGSIZE;
-		}
-		mpmc_dequeue(ch);
-		admitted = mpmc_admit_senders(ch);
-		has_room = mpmc_can_send(ch);
-		mpmc_mark_taken(ch, msg);
-		mpmc_unlock(ch);
-		if (admitted)
-			mpmc_notify_readable(ch);
-		if (has_room)
-			mpmc_notify_writable(ch);
-		*msgp = msg;
-		return 0;
+		ret = mpmc_take_queued(ch, vec, n, taken, queued);
+		if (!ret)
+			ret = -EMSGSIZE;
+	} else if (ch->shutdown) {
+		ret = 0;
+	} else if (opts->nonblock) {
+		ret = -EAGAIN;
+	} else {
+		w.msg = NULL;
+		w.room = vec[0].len;
+		ret = mpmc_block(ch, MPMC_RECV, &w, opts);
+		if (ret || !w.msg)
+			return ret;
+		/* Receivers wait only while nothing is queued. */
+		list_add_tail(&w.msg->link, taken);
+		queued[0] = 0;
+		if (n == 1)
+			return 1;
+		spin_lock(&ch->lock);
+		got = mpmc_take_queued(ch, vec + 1, n - 1, taken, queued + 1);
+		ret = 1 + got;
 	}
-	if (ch->shutdown) {
-		mpmc_unlock(ch);
-		*msgp = NULL;
-		return 0;
-	}
-	if (opts->nonblock) {
-		mpmc_unlock(ch);
-		return -EAGAIN;
-	}
-	w.msg = NULL;
-	w.room = room;
-	ret = mpmc_block(ch, &w, MPMC_TRACE_RECV, opts);
-	if (!ret)
-		*msgp = w.msg;
+	mpmc_unlock(ch);
 	return ret;
 }
 
-/* Put back a message whose copy-out faulted, ahead of everything else. */
-static void mpmc_put_back(struct mpmc_chan *ch, struct mpmc_msg *msg)
+/*
+ * Put back messages whose copy-out faulted (or whose receipt could not be
+ * reported), ahead of everything else and in their order: to blocked
+ * receivers first (they wait only while the queue is empty), the rest at
+ * the head of the queue. After SHUT_RD they are discarded, as the queue
+ * was. Empties @msgs.
+ */
+static void mpmc_put_back(struct mpmc_chan *ch, struct list_head *msgs)
 {
-	bool discard, queued = false;
+	struct mpmc_msg *msg, *tmp;
+	unsigned int n = list_count_nodes(msgs);
+	LIST_HEAD(discard);
 
 	spin_lock(&ch->lock);
-	ch->total_received--;
-	atomic_dec(&ch->nr_taken);
-	/* After SHUT_RD the queue is discarded, and so is this message. */
-	discard = ch->shutdown & MPMC_SHUT_RD;
-	if (!discard)
-		queued = mpmc_deliver(ch, msg, true);
+	ch->total_received -= n;
+	atomic_sub(n, &ch->nr_taken);
+	if (ch->shutdown & MPMC_SHUT_RD)
+		list_splice_init(msgs, &discard);
+	list_for_each_entry_safe(msg, tmp, msgs, link) {
+		list_del(&msg->link);
+		if (!mpmc_hand_off(ch, msg)) {
+			list_add(&msg->link, msgs);
+			break;
+		}
+	}
+	/* What no receiver took goes back at the head, in order. */
+	list_for_each_entry_safe_reverse(msg, tmp, msgs, link) {
+		list_del(&msg->link);
+		mpmc_enqueue(ch, msg, true);
+	}
 	mpmc_unlock(ch);
-	if (discard)
-		mpmc_msg_free(ch, msg);
-	if (queued)
-		mpmc_notify_readable(ch);
+	mpmc_msg_free_list(&ch->pool, &discard);
 }
 
 /**
@@ -640,209 +729,112 @@ static void mpmc_put_back(struct mpmc_chan *ch, struct mpmc_msg *msg)
 ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		       const struct mpmc_wait_opts *opts)
 {
-	struct mpmc_msg *msg = NULL;
+	struct mpmc_msgvec vec = { .len = min_t(size_t, iov_iter_count(to),
+						U32_MAX) };
+	struct mpmc_msg *msg;
+	LIST_HEAD(taken);
 	ssize_t ret;
+	u32 queued;
 
-	ret = mpmc_take(ch, iov_iter_count(to), opts, &msg);
-	if (ret || !msg)
+	ret = mpmc_take(ch, &vec, 1, opts, &taken, &queued);
+	if (ret <= 0)
 		return ret;
+	msg = list_first_entry(&taken, struct mpmc_msg, link);
 	ret = msg->len;
 	if (copy_to_iter(mpmc_msg_data(msg), msg->len, to) != msg->len) {
-		mpmc_put_back(ch, msg);
+		mpmc_put_back(ch, &taken);
 		return -EFAULT;
 	}
 	atomic_dec(&ch->nr_taken);
-	trace_mpmc_recv(ch->id, ret, msg->queued);
-	mpmc_msg_free(ch, msg);
-	return ret;
-}
-
-/* Copy in the messages of @vec, stopping at the first that cannot be. */
-static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
-			    unsigned int n, struct list_head *msgs)
-{
-	u32 max = READ_ONCE(ch->max_msg_size);
-	struct mpmc_msg *msg;
-	unsigned int i;
-
-	for (i = 0; i < n; i++) {
-		if (vec[i].len > max)
-			return -EMSGSIZE;
-		msg = mpmc_msg_alloc(ch, vec[i].len, false);
-		if (!msg)
-			return -ENOMEM;
-		if (copy_from_user(mpmc_msg_data(msg),
-				   u64_to_user_ptr(vec[i].buf), vec[i].len)) {
-			mpmc_msg_free(ch, msg);
-			return -EFAULT;
-		}
-		msg->len = vec[i].len;
-		list_add_tail(&msg->link, msgs);
-	}
-	return 0;
-}
-
-/*
- * Move messages from @msgs while that needs no waiting, under one hold of
- * the lock. Returns how many moved.
- */
-static unsigned int mpmc_send_more(struct mpmc_chan *ch, struct list_head *msgs)
-{
-	struct mpmc_msg *msg, *tmp;
-	unsigned int sent = 0;
-	bool visible = false;
-
-	spin_lock(&ch->lock);
-	list_for_each_entry_safe(msg, tmp, msgs, link) {
-		u32 len = msg->len;
-
-		if (ch->shutdown || len > ch->max_msg_size ||
-		    !mpmc_can_send(ch))
-			break;
-		list_del(&msg->link);
-		ch->total_sent++;
-		/* Once delivered, a receiver may free @msg at any time. */
-		visible |= mpmc_deliver(ch, msg, false);
-		trace_mpmc_send(ch->id, len, ch->nr_msgs);
-		sent++;
-	}
-	mpmc_unlock(ch);
-	if (visible)
-		mpmc_notify_readable(ch);
-	return sent;
-}
-
-/**
- * mpmc_chan_send_batch - send the messages of a batch
- * @ch:   the channel
- * @vec:  @n entries (a kernel copy), each 1..max_msg_size bytes long (the
- *        caller has checked that lengths are not 0)
- * @n:    number of entries
- * @opts: how the first message may wait; the others never wait
- *
- * Every message is copied in first; the first is then sent as by
- * mpmc_chan_send(), and the rest under one hold of the lock for as long as
- * they can move without waiting. A message that cannot be copied in (too
- * big, bad pointer, no memory) ends the batch before it.
- *
- * Return: the number of messages sent (at least 1), or a negative errno
- * as for mpmc_chan_send() with nothing sent.
- */
-int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
-			 unsigned int n, const struct mpmc_wait_opts *opts)
-{
-	struct mpmc_msg *msg, *tmp;
-	LIST_HEAD(msgs);
-	u32 len, queued;
-	int ret;
-
-	ret = mpmc_send_precheck(ch, vec[0].len, opts);
-	if (ret)
-		return ret;
-	ret = mpmc_build_batch(ch, vec, n, &msgs);
-	if (list_empty(&msgs))
-		return ret;
-
-	msg = list_first_entry(&msgs, struct mpmc_msg, link);
+	trace_mpmc_recv(ch->id, ret, queued);
 	list_del(&msg->link);
-	len = msg->len;
-	ret = mpmc_send_msg(ch, msg, opts, &queued);
-	if (ret) {
-		mpmc_msg_free(ch, msg);
-	} else {
-		/* @msg is the channel's now: a receiver may have freed it. */
-		trace_mpmc_send(ch->id, len, queued);
-		ret = 1;
-		if (!list_empty(&msgs))
-			ret += mpmc_send_more(ch, &msgs);
-	}
-	list_for_each_entry_safe(msg, tmp, &msgs, link)
-		mpmc_msg_free(ch, msg);
+	mpmc_msg_free(&ch->pool, msg);
 	return ret;
 }
 
 /*
- * Take more queued messages for entries @vec[1..n-1], under one hold of
- * the lock, stopping at the first that does not fit its entry.
+ * Copy the messages of @taken out to the buffers of @vec and their
+ * lengths to @vec, then @vec back to @uvec in one write. Returns how many
+ * the caller has now received: those before the first copy-out that
+ * faulted, or none if the lengths could not be written back.
  */
-static void mpmc_take_more(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
-			   unsigned int n, struct list_head *taken)
+static unsigned int mpmc_copy_out(struct list_head *taken,
+				  struct mpmc_msgvec *vec,
+				  struct mpmc_msgvec __user *uvec)
 {
-	bool admitted = false, has_room;
 	struct mpmc_msg *msg;
-	unsigned int i;
+	unsigned int i = 0;
 
-	spin_lock(&ch->lock);
-	for (i = 1; i < n && ch->nr_msgs; i++) {
-		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
-		if (msg->len > vec[i].len)
+	list_for_each_entry(msg, taken, link) {
+		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
+				 mpmc_msg_data(msg), msg->len))
 			break;
-		mpmc_dequeue(ch);
-		/* Room made is owed to blocked senders, at once. */
-		admitted |= mpmc_admit_senders(ch);
-		mpmc_mark_taken(ch, msg);
-		list_add_tail(&msg->link, taken);
+		vec[i++].len = msg->len;
 	}
-	has_room = i > 1 && mpmc_can_send(ch);
-	mpmc_unlock(ch);
-	if (admitted)
-		mpmc_notify_readable(ch);
-	if (has_room)
-		mpmc_notify_writable(ch);
+	if (i && copy_to_user(uvec, vec, array_size(i, sizeof(*vec))))
+		return 0;
+	return i;
 }
 
 /**
  * mpmc_chan_recv_batch - receive up to @n messages into the buffers of @vec
  * @ch:   the channel
- * @vec:  @n entries (a kernel copy): in, buffer and size; out, for each
- *        message received, its length
- * @n:    number of entries
+ * @vec:  @n entries (a kernel copy of @uvec): in, buffer and size; out,
+ *        for each message received, its length
+ * @uvec: the caller's entries, to which @vec is written back
+ * @n:    number of entries, at most MPMC_BATCH_CHUNK
  * @opts: how the first message may wait; the others never wait
  *
- * The first message is taken as by mpmc_chan_recv(), the rest under one
- * hold of the lock while the next queued message fits the next entry. A
- * copy-out that faults puts that message and the ones after it back at
- * the head of the queue, in order.
+ * The messages are taken under one hold of the lock (two if the first
+ * must be waited for) while the next queued message fits the next entry,
+ * copied out, and their lengths written back in one write. A message that
+ * is not received, because its copy-out faulted or the lengths could not
+ * be written back, is put back at the head of the queue with the ones
+ * after it, in order: every message is received exactly once.
  *
  * Return: the number of messages received, 0 at end of file, or a
  * negative errno as for mpmc_chan_recv() with nothing received.
  */
 int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
-			 unsigned int n, const struct mpmc_wait_opts *opts)
+			 struct mpmc_msgvec __user *uvec, unsigned int n,
+			 const struct mpmc_wait_opts *opts)
 {
-	struct mpmc_msg *msg = NULL, *tmp;
+	u32 queued[MPMC_BATCH_CHUNK];
+	struct mpmc_msg *msg, *tmp;
+	unsigned int i, got;
 	LIST_HEAD(taken);
-	unsigned int i = 0;
+	LIST_HEAD(done);
 	int ret;
 
-	ret = mpmc_take(ch, vec[0].len, opts, &msg);
-	if (ret || !msg)
+	if (WARN_ON_ONCE(n > MPMC_BATCH_CHUNK))
+		n = MPMC_BATCH_CHUNK;
+	ret = mpmc_take(ch, vec, n, opts, &taken, queued);
+	if (ret <= 0)
 		return ret;
-	list_add_tail(&msg->link, &taken);
-	if (n > 1)
-		mpmc_take_more(ch, vec, n, &taken);
+	got = mpmc_copy_out(&taken, vec, uvec);
 
+	i = 0;
 	list_for_each_entry_safe(msg, tmp, &taken, link) {
-		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
-				 mpmc_msg_data(msg), msg->len))
+		if (i == got)
 			break;
-		vec[i++].len = msg->len;
-		list_del(&msg->link);
-		atomic_dec(&ch->nr_taken);
-		trace_mpmc_recv(ch->id, msg->len, msg->queued);
-		mpmc_msg_free(ch, msg);
+		trace_mpmc_recv(ch->id, msg->len, queued[i]);
+		list_move_tail(&msg->link, &done);
+		i++;
 	}
-	list_for_each_entry_safe_reverse(msg, tmp, &taken, link) {
-		list_del(&msg->link);
-		mpmc_put_back(ch, msg);
-	}
-	return i ? i : -EFAULT;
+	atomic_sub(got, &ch->nr_taken);
+	mpmc_msg_free_list(&ch->pool, &done);
+	if (!list_empty(&taken))
+		mpmc_put_back(ch, &taken);
+	return got ? got : -EFAULT;
 }
 
+/* ---- Shutdown and lifetime --------------------------------------------- */
+
 /*
- * Apply shutdown bits @how (not yet in effect): complete every blocked
- * sender with EPIPE and every blocked receiver with end of file; SHUT_RD
- * also moves the queue to @discard, for freeing after the lock is dropped.
+ * Apply shutdown bits @how (those not yet in effect): complete every
+ * blocked sender with EPIPE and every blocked receiver with end of file;
+ * SHUT_RD also moves the queue to @discard, for freeing after the lock is
+ * dropped.
  */
 static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 				 struct list_head *discard)
@@ -850,6 +842,9 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 	struct mpmc_waiter *w, *tmp;
 
 	lockdep_assert_held(&ch->lock);
+	how &= ~ch->shutdown;
+	if (!how)
+		return;
 	WRITE_ONCE(ch->shutdown, ch->shutdown | how);
 	trace_mpmc_shutdown(ch->id, how, ch->shutdown,
 			    how & MPMC_SHUT_RD ? ch->nr_msgs : 0);
@@ -858,12 +853,22 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 		WRITE_ONCE(ch->nr_msgs, 0);
 		ch->nr_bytes = 0;
 	}
-	list_for_each_entry_safe(w, tmp, &ch->send_waiters, link)
-		mpmc_waiter_complete(ch, w, NULL, -EPIPE);
-	ch->nr_send_waiters = 0;
-	list_for_each_entry_safe(w, tmp, &ch->recv_waiters, link)
-		mpmc_waiter_complete(ch, w, NULL, 0);
-	ch->nr_recv_waiters = 0;
+	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_SEND], link)
+		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, -EPIPE);
+	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_RECV], link)
+		mpmc_waiter_complete(ch, MPMC_RECV, w, NULL, 0);
+	ch->wake.events |= MPMC_EV_HUP;
+}
+
+/* Shut down @how and drop the lock; the one tail of shutdown and release. */
+static void mpmc_shutdown_unlock(struct mpmc_chan *ch, unsigned int how)
+	__releases(&ch->lock)
+{
+	LIST_HEAD(discard);
+
+	mpmc_shutdown_locked(ch, how, &discard);
+	mpmc_unlock(ch);
+	mpmc_msg_free_list(&ch->pool, &discard);
 }
 
 /**
@@ -875,22 +880,35 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
  *
  * Return: 0, or -EINVAL for a bad @how.
  */
-int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned int how)
+int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned long how)
 {
-	LIST_HEAD(discard);
-
 	if (!how || how & ~MPMC_SHUT_RDWR)
 		return -EINVAL;
 	spin_lock(&ch->lock);
-	how &= ~ch->shutdown;
-	if (how)
-		mpmc_shutdown_locked(ch, how, &discard);
-	mpmc_unlock(ch);
-	if (how) {
-		mpmc_msg_free_list(ch, &discard);
-		mpmc_notify_shutdown(ch);
-	}
+	mpmc_shutdown_unlock(ch, how);
 	return 0;
+}
+
+/* The largest pool a channel of this configuration keeps when drained. */
+static size_t mpmc_pool_budget(u32 capacity, u32 max_msg_size)
+{
+	return clamp_t(u64, (u64)capacity * max_msg_size / 8, PAGE_SIZE,
+		       SZ_64K);
+}
+
+/* The default configuration, within limits an administrator may lower. */
+static void mpmc_default_config(u32 *capacity, u32 *max_msg_size)
+{
+	unsigned long bytes = READ_ONCE(mpmc_max_channel_bytes);
+	u32 size = min_t(u32, READ_ONCE(mpmc_max_msg_size),
+			 MPMC_DEFAULT_MSG_SIZE);
+	u32 cap = min_t(u32, READ_ONCE(mpmc_max_capacity),
+			MPMC_DEFAULT_CAPACITY);
+
+	if ((u64)cap * size > bytes)
+		cap = max_t(u64, bytes / size, 1);
+	*capacity = cap;
+	*max_msg_size = size;
 }
 
 /**
@@ -902,38 +920,30 @@ int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned int how)
  */
 struct mpmc_chan *mpmc_chan_create(unsigned int roles)
 {
-	unsigned int cap = min(READ_ONCE(mpmc_limits.max_capacity),
-			       MPMC_DEFAULT_CAPACITY);
-	unsigned int size = min(READ_ONCE(mpmc_limits.max_msg_size),
-				MPMC_DEFAULT_MSG_SIZE);
-	unsigned long bytes = READ_ONCE(mpmc_limits.max_channel_bytes);
 	struct mpmc_chan *ch;
+	enum mpmc_dir dir;
 
 	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
 	if (!ch)
 		return NULL;
 	spin_lock_init(&ch->lock);
 	INIT_LIST_HEAD(&ch->msgs);
-	INIT_LIST_HEAD(&ch->recv_waiters);
-	INIT_LIST_HEAD(&ch->send_waiters);
-	init_waitqueue_head(&ch->rd_wait);
-	init_waitqueue_head(&ch->wr_wait);
+	for (dir = 0; dir < MPMC_NR_DIRS; dir++) {
+		INIT_LIST_HEAD(&ch->waiters[dir]);
+		init_waitqueue_head(&ch->pollers[dir]);
+	}
 	refcount_set(&ch->ref, 1);
 	ch->id = atomic64_inc_return(&mpmc_next_id);
-
-	/* Stay within limits an administrator may have lowered. */
-	size = max(size, 1U);
-	if ((u64)cap * size > bytes)
-		cap = max_t(u64, bytes / size, 1);
-	ch->capacity = max(cap, 1U);
-	ch->max_msg_size = size;
+	mpmc_default_config(&ch->capacity, &ch->max_msg_size);
+	mpmc_pool_init(&ch->pool,
+		       mpmc_pool_budget(ch->capacity, ch->max_msg_size));
 
 	if (roles & MPMC_ROLE_SEND)
-		ch->send_files = 1;
+		ch->files[MPMC_SEND] = 1;
 	else
 		ch->shutdown |= MPMC_SHUT_WR;
 	if (roles & MPMC_ROLE_RECV)
-		ch->recv_files = 1;
+		ch->files[MPMC_RECV] = 1;
 	else
 		ch->shutdown |= MPMC_SHUT_RD;
 	return ch;
@@ -951,16 +961,16 @@ void mpmc_chan_attach(struct mpmc_chan *ch, unsigned int roles)
 	refcount_inc(&ch->ref);
 	spin_lock(&ch->lock);
 	if (roles & MPMC_ROLE_SEND)
-		ch->send_files++;
+		ch->files[MPMC_SEND]++;
 	if (roles & MPMC_ROLE_RECV)
-		ch->recv_files++;
+		ch->files[MPMC_RECV]++;
 	mpmc_unlock(ch);
 }
 
 static void mpmc_chan_free(struct mpmc_chan *ch)
 {
-	mpmc_msg_free_list(ch, &ch->msgs);
-	mpmc_msg_destroy(ch->spare);
+	mpmc_msg_free_list(&ch->pool, &ch->msgs);
+	mpmc_pool_destroy(&ch->pool);
 	kfree(ch);
 }
 
@@ -975,24 +985,18 @@ static void mpmc_chan_free(struct mpmc_chan *ch)
 void mpmc_chan_release(struct mpmc_chan *ch, unsigned int roles)
 {
 	unsigned int how = 0;
-	LIST_HEAD(discard);
 
 	spin_lock(&ch->lock);
-	if ((roles & MPMC_ROLE_SEND) && !--ch->send_files)
+	if ((roles & MPMC_ROLE_SEND) && !--ch->files[MPMC_SEND])
 		how |= MPMC_SHUT_WR;
-	if ((roles & MPMC_ROLE_RECV) && !--ch->recv_files)
+	if ((roles & MPMC_ROLE_RECV) && !--ch->files[MPMC_RECV])
 		how |= MPMC_SHUT_RD;
-	how &= ~ch->shutdown;
-	if (how)
-		mpmc_shutdown_locked(ch, how, &discard);
-	mpmc_unlock(ch);
-	if (how) {
-		mpmc_msg_free_list(ch, &discard);
-		mpmc_notify_shutdown(ch);
-	}
+	mpmc_shutdown_unlock(ch, how);
 	if (refcount_dec_and_test(&ch->ref))
 		mpmc_chan_free(ch);
 }
+
+/* ---- Configuration, stats and readiness --------------------------------- */
 
 /**
  * mpmc_chan_get_config - read the configuration of @ch
@@ -1008,6 +1012,7 @@ void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg)
 	mpmc_unlock(ch);
 }
 
+/* Is @cfg valid and within the module's limits? */
 static int mpmc_config_check(const struct mpmc_config *cfg)
 {
 	int i;
@@ -1017,14 +1022,13 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
-	if (!cfg->capacity ||
-	    cfg->capacity > READ_ONCE(mpmc_limits.max_capacity))
+	if (!cfg->capacity || cfg->capacity > READ_ONCE(mpmc_max_capacity))
 		return -EINVAL;
 	if (!cfg->max_msg_size ||
-	    cfg->max_msg_size > READ_ONCE(mpmc_limits.max_msg_size))
+	    cfg->max_msg_size > READ_ONCE(mpmc_max_msg_size))
 		return -EINVAL;
 	if ((u64)cfg->capacity * cfg->max_msg_size >
-	    READ_ONCE(mpmc_limits.max_channel_bytes))
+	    READ_ONCE(mpmc_max_channel_bytes))
 		return -EINVAL;
 	return 0;
 }
@@ -1042,7 +1046,6 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
  */
 int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 {
-	bool admitted = false, has_room = false;
 	int ret;
 
 	ret = mpmc_config_check(cfg);
@@ -1061,14 +1064,14 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	} else {
 		WRITE_ONCE(ch->capacity, cfg->capacity);
 		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
-		admitted = mpmc_admit_senders(ch);
-		has_room = mpmc_can_send(ch);
+		mpmc_admit_senders(ch);
+		mpmc_note_room(ch);
 	}
 	mpmc_unlock(ch);
-	if (admitted)
-		mpmc_notify_readable(ch);
-	if (has_room)
-		mpmc_notify_writable(ch);
+	if (!ret)
+		mpmc_pool_set_budget(&ch->pool,
+				     mpmc_pool_budget(cfg->capacity,
+						      cfg->max_msg_size));
 	return ret;
 }
 
@@ -1086,13 +1089,38 @@ void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 	st->queued_msgs = ch->nr_msgs;
 	st->shutdown = ch->shutdown;
 	st->queued_bytes = ch->nr_bytes;
-	st->send_files = ch->send_files;
-	st->recv_files = ch->recv_files;
-	st->blocked_senders = ch->nr_send_waiters;
-	st->blocked_receivers = ch->nr_recv_waiters;
+	st->send_files = ch->files[MPMC_SEND];
+	st->recv_files = ch->files[MPMC_RECV];
+	st->blocked_senders = ch->nr_waiters[MPMC_SEND];
+	st->blocked_receivers = ch->nr_waiters[MPMC_RECV];
 	st->total_sent = ch->total_sent;
 	st->total_received = ch->total_received;
 	mpmc_unlock(ch);
+}
+
+/**
+ * mpmc_chan_id - the unique id of @ch, as fdinfo and tracepoints show it
+ * @ch: the channel
+ *
+ * Return: the id, never 0.
+ */
+u64 mpmc_chan_id(const struct mpmc_chan *ch)
+{
+	return ch->id;
+}
+
+/**
+ * mpmc_chan_fasync - add or remove a SIGIO subscriber (fasync_helper())
+ * @ch:   the channel
+ * @fd:   the file descriptor
+ * @file: its file
+ * @on:   subscribe or not
+ *
+ * Return: as fasync_helper().
+ */
+int mpmc_chan_fasync(struct mpmc_chan *ch, int fd, struct file *file, int on)
+{
+	return fasync_helper(fd, file, on, &ch->fasync);
 }
 
 /**
@@ -1126,19 +1154,23 @@ u32 mpmc_chan_next_len(struct mpmc_chan *ch)
  * EPIPE. These match the non-blocking calls exactly: both are decided
  * under ch->lock from the same state.
  *
- * The wait queues are registered before the state is read. A waker changes
- * the state under ch->lock and checks for sleepers after dropping it, so
- * either this poll sees the new state or the waker sees this poller:
+ * ch->polled is set and the wait queues are registered before the state
+ * is read. A waker changes the state under ch->lock and checks ch->polled
+ * and the queues after dropping it, so either this poll sees the new
+ * state or the waker sees this poller (the lock orders ch->polled; the
+ * barriers of poll_wait() and wq_has_sleeper() order the queue):
  *
  *   poll                                 send
  *   ----                                 ----
- *   poll_wait(&ch->rd_wait)
+ *   WRITE_ONCE(ch->polled, true)
+ *   poll_wait(&ch->pollers[MPMC_RECV])
  *   spin_lock(&ch->lock)
  *   nr_msgs == 0: no EPOLLIN
  *   spin_unlock(&ch->lock)
  *                                        spin_lock(&ch->lock)
  *                                        enqueue
  *                                        spin_unlock(&ch->lock)
+ *                                        ch->polled: true
  *                                        wq_has_sleeper(): sees the poller
  *                                        wake_up(EPOLLIN)
  *
@@ -1149,10 +1181,12 @@ __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 {
 	__poll_t mask = 0;
 
+	if (!READ_ONCE(ch->polled))
+		WRITE_ONCE(ch->polled, true);
 	if (roles & MPMC_ROLE_RECV)
-		poll_wait(file, &ch->rd_wait, wait);
+		poll_wait(file, &ch->pollers[MPMC_RECV], wait);
 	if (roles & MPMC_ROLE_SEND)
-		poll_wait(file, &ch->wr_wait, wait);
+		poll_wait(file, &ch->pollers[MPMC_SEND], wait);
 
 	spin_lock(&ch->lock);
 	if (roles & MPMC_ROLE_RECV) {

@@ -18,53 +18,71 @@
 #include <linux/wait.h>
 #include <linux/mpmc.h>
 
-/* Limits, set by module parameters (mpmc_main.c). */
-struct mpmc_limits {
-	unsigned int max_capacity;
-	unsigned int max_msg_size;
-	unsigned long max_channel_bytes;
+#include "mpmc_msg.h"
+
+/* The two directions, indexing every per-direction field of a channel. */
+enum mpmc_dir {
+	MPMC_SEND,
+	MPMC_RECV,
+	MPMC_NR_DIRS
 };
 
-extern struct mpmc_limits mpmc_limits;
+/* Most entries of a batch that move under one hold of the lock. */
+#define MPMC_BATCH_CHUNK	64
 
-/* Wakeups deferred until the channel lock is dropped, at most. */
-#define MPMC_WAKE_BATCH	8
+/* Most tasks one hold of the channel lock wakes after dropping it. */
+#define MPMC_WAKE_MAX	16
+
+/* What mpmc_unlock() must tell pollers and SIGIO owners. */
+#define MPMC_EV_IN	BIT(MPMC_RECV)	/* a message was queued */
+#define MPMC_EV_OUT	BIT(MPMC_SEND)	/* room appeared for a sender */
+#define MPMC_EV_HUP	BIT(2)		/* shutdown took effect */
+
+/**
+ * struct mpmc_wake - what to do once the channel lock is dropped
+ * @task:   tasks whose operations were completed under the lock (each
+ *          pinned with get_task_struct())
+ * @nr:     entries in @task
+ * @events: MPMC_EV_* bits
+ */
+struct mpmc_wake {
+	struct task_struct *task[MPMC_WAKE_MAX];
+	unsigned int nr;
+	unsigned int events;
+};
 
 /**
  * struct mpmc_chan - one channel, shared by every file opened on it
- * @lock:          protects every field below up to @nr_wake
+ * @lock:          protects every field below up to @wake
  * @msgs:          queued messages, oldest first (struct mpmc_msg.link)
  * @nr_msgs:       number of messages on @msgs
- * @nr_bytes:      payload bytes on @msgs
  * @capacity:      configured maximum of @nr_msgs for admission
+ * @nr_bytes:      payload bytes on @msgs
  * @max_msg_size:  configured largest message
  * @shutdown:      MPMC_SHUT_* bits in effect
- * @send_files:    open files holding the send role
- * @recv_files:    open files holding the receive role
- * @recv_waiters:  receivers asleep waiting for a message, in arrival order
- * @send_waiters:  senders asleep waiting for room, in arrival order
- * @nr_recv_waiters: length of @recv_waiters
- * @nr_send_waiters: length of @send_waiters
+ * @files:         open files holding the role of each direction
+ * @waiters:       callers asleep in each direction, in arrival order:
+ *                 receivers waiting for a message, senders for room
+ * @nr_waiters:    length of each list of @waiters
  * @total_sent:    messages accepted since creation
  * @total_received: messages delivered since creation
  * @nr_taken:      messages taken by receivers and not yet copied out (a
  *                 fault puts them back); changed under @lock, except the
  *                 decrement after a successful copy-out
- * @wake:          tasks whose operations were completed under @lock, to
- *                 be woken once it is dropped
- * @nr_wake:       entries in @wake
- * @rd_wait:       pollers waiting for EPOLLIN (keyed wakeups only)
- * @wr_wait:       pollers waiting for EPOLLOUT (keyed wakeups only)
+ * @wake:          what mpmc_unlock() does after dropping @lock
+ * @polled:        someone has polled the channel; until then there is no
+ *                 poller to wake (set once, as fs/pipe.c's poll_usage)
+ * @pollers:       poll, epoll and io_uring waiters of each direction:
+ *                 [MPMC_RECV] wait for EPOLLIN, [MPMC_SEND] for EPOLLOUT
  * @fasync:        SIGIO subscribers
- * @spare:         one recycled inline message buffer (header and payload in
- *                 one object), taken and given with xchg()
+ * @pool:          free message buffers (its own lock)
  * @ref:           one reference per open file
  * @id:            unique id, for fdinfo and tracing
  *
  * Invariants, true whenever @lock is not held:
- *  - @recv_waiters is non-empty only while @msgs is empty: a sender hands
- *    its message straight to the oldest blocked receiver.
- *  - @send_waiters is non-empty only while @nr_msgs >= @capacity: a
+ *  - @waiters[MPMC_RECV] is non-empty only while @msgs is empty: a sender
+ *    hands its message straight to the oldest blocked receiver.
+ *  - @waiters[MPMC_SEND] is non-empty only while @nr_msgs >= @capacity: a
  *    receiver that makes room moves the oldest blocked sender's message in.
  * Together they give FIFO hand-off: a caller that arrives later never
  * overtakes one that is asleep.
@@ -77,26 +95,22 @@ struct mpmc_chan {
 	spinlock_t lock;	/* see the kernel-doc above */
 	struct list_head msgs;
 	u32 nr_msgs;
-	u64 nr_bytes;
 	u32 capacity;
+	u64 nr_bytes;
 	u32 max_msg_size;
 	u32 shutdown;
-	u32 send_files;
-	u32 recv_files;
-	struct list_head recv_waiters;
-	struct list_head send_waiters;
-	u32 nr_recv_waiters;
-	u32 nr_send_waiters;
+	u32 files[MPMC_NR_DIRS];
+	struct list_head waiters[MPMC_NR_DIRS];
+	u32 nr_waiters[MPMC_NR_DIRS];
 	u64 total_sent;
 	u64 total_received;
 	atomic_t nr_taken;
-	struct task_struct *wake[MPMC_WAKE_BATCH];
-	unsigned int nr_wake;
+	struct mpmc_wake wake;
 
-	wait_queue_head_t rd_wait;
-	wait_queue_head_t wr_wait;
+	bool polled;
+	wait_queue_head_t pollers[MPMC_NR_DIRS];
 	struct fasync_struct *fasync;
-	struct mpmc_msg *spare;
+	struct mpmc_pool pool;
 	refcount_t ref;
 	u64 id;
 };
@@ -105,8 +119,7 @@ struct mpmc_chan {
 struct mpmc_wait_opts {
 	bool nonblock;		/* O_NONBLOCK, IOCB_NOWAIT or timeout 0 */
 	bool nowait_alloc;	/* IOCB_NOWAIT: do not sleep in the allocator */
-	bool has_deadline;	/* @deadline is valid; else wait forever */
-	ktime_t deadline;	/* absolute, CLOCK_MONOTONIC */
+	ktime_t *deadline;	/* absolute, CLOCK_MONOTONIC; NULL: forever */
 };
 
 struct mpmc_chan *mpmc_chan_create(unsigned int roles);
@@ -121,12 +134,15 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 			 unsigned int n, const struct mpmc_wait_opts *opts);
 int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
-			 unsigned int n, const struct mpmc_wait_opts *opts);
+			 struct mpmc_msgvec __user *uvec, unsigned int n,
+			 const struct mpmc_wait_opts *opts);
 
-int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned int how);
+int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned long how);
 void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg);
 int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg);
 void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st);
+u64 mpmc_chan_id(const struct mpmc_chan *ch);
+int mpmc_chan_fasync(struct mpmc_chan *ch, int fd, struct file *file, int on);
 u32 mpmc_chan_next_len(struct mpmc_chan *ch);
 __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 			poll_table *wait, unsigned int roles);

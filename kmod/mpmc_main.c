@@ -28,20 +28,6 @@
 
 #include "mpmc_chan.h"
 
-struct mpmc_limits mpmc_limits = {
-	.max_capacity = 65536,
-	.max_msg_size = 65536,
-	.max_channel_bytes = 8UL << 20,
-};
-
-module_param_named(max_capacity, mpmc_limits.max_capacity, uint, 0644);
-MODULE_PARM_DESC(max_capacity, "Largest channel capacity in messages (default 65536)");
-module_param_named(max_msg_size, mpmc_limits.max_msg_size, uint, 0644);
-MODULE_PARM_DESC(max_msg_size, "Largest message size in bytes (default 65536)");
-module_param_named(max_channel_bytes, mpmc_limits.max_channel_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_channel_bytes,
-		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
-
 static const struct file_operations mpmc_fops;
 
 static unsigned int mpmc_file_roles(const struct file *file)
@@ -85,15 +71,13 @@ static void mpmc_iocb_opts(const struct kiocb *iocb,
 	opts->nowait_alloc = iocb->ki_flags & IOCB_NOWAIT;
 	opts->nonblock = opts->nowait_alloc ||
 			 (READ_ONCE(iocb->ki_filp->f_flags) & O_NONBLOCK);
-	opts->has_deadline = false;
+	opts->deadline = NULL;
 }
 
 static ssize_t mpmc_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct mpmc_wait_opts opts;
 
-	if (!(iocb->ki_filp->f_mode & FMODE_READ))
-		return -EBADF;
 	if (!iov_iter_count(to))
 		return 0;
 	mpmc_iocb_opts(iocb, &opts);
@@ -104,8 +88,6 @@ static ssize_t mpmc_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct mpmc_wait_opts opts;
 
-	if (!(iocb->ki_filp->f_mode & FMODE_WRITE))
-		return -EBADF;
 	if (!iov_iter_count(from))
 		return 0;
 	mpmc_iocb_opts(iocb, &opts);
@@ -120,9 +102,7 @@ static __poll_t mpmc_poll(struct file *file, poll_table *wait)
 
 static int mpmc_fasync(int fd, struct file *file, int on)
 {
-	struct mpmc_chan *ch = file->private_data;
-
-	return fasync_helper(fd, file, on, &ch->fasync);
+	return mpmc_chan_fasync(file->private_data, fd, file, on);
 }
 
 static long mpmc_ioctl_get_config(struct mpmc_chan *ch, void __user *arg)
@@ -190,26 +170,29 @@ static long mpmc_ioctl_new_endpoint(struct file *file, void __user *arg)
 
 /*
  * Batches: the first message may wait as the timeout allows; the rest move
- * only if they can without waiting.
+ * only if they can without waiting. A positive timeout becomes *@deadline.
  */
 static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
-			   struct mpmc_wait_opts *opts)
+			   struct mpmc_wait_opts *opts, ktime_t *deadline)
 {
 	if (b->flags || !b->count || b->count > MPMC_BATCH_MAX)
 		return -EINVAL;
 	if (b->timeout_ns < -1)
 		return -EINVAL;
 	opts->nowait_alloc = false;
-	opts->nonblock = !b->timeout_ns || (READ_ONCE(file->f_flags) & O_NONBLOCK);
-	opts->has_deadline = b->timeout_ns > 0;
-	if (opts->has_deadline)
-		opts->deadline = ktime_add_safe(ktime_get(),
-						ns_to_ktime(b->timeout_ns));
+	opts->nonblock = !b->timeout_ns ||
+			 (READ_ONCE(file->f_flags) & O_NONBLOCK);
+	opts->deadline = NULL;
+	if (b->timeout_ns > 0) {
+		*deadline = ktime_add_safe(ktime_get(),
+					   ns_to_ktime(b->timeout_ns));
+		opts->deadline = deadline;
+	}
 	return 0;
 }
 
 /*
- * The result of a batch: messages moved, or the error with none moved.
+ * The result of a batch that moved nothing.
  *
  * An interrupted wait (-ERESTARTSYS, nothing moved) restarts
  * transparently under SA_RESTART only when the timeout is -1: a signal
@@ -243,7 +226,7 @@ static long mpmc_batch_result(struct mpmc_batch __user *ub,
 		return ret;
 	if (task_sigpending(current))
 		return -EINTR;
-	left = ktime_sub(opts->deadline, ktime_get());
+	left = ktime_sub(*opts->deadline, ktime_get());
 	if (left <= 0)
 		return -ETIMEDOUT;
 	if (put_user(ktime_to_ns(left), &ub->timeout_ns))
@@ -253,79 +236,140 @@ static long mpmc_batch_result(struct mpmc_batch __user *ub,
 
 /*
  * The start of both batch ioctls: check that @file may move messages that
- * way (@mode), read the batch into @b and @opts, and return a kernel copy
- * of its entries (kvfree() it) or an ERR_PTR.
+ * way (@mode), and read the batch into @b and @opts.
  */
-static struct mpmc_msgvec *mpmc_batch_get(struct file *file, fmode_t mode,
-					  void __user *arg, struct mpmc_batch *b,
-					  struct mpmc_wait_opts *opts)
+static int mpmc_batch_get(struct file *file, fmode_t mode, void __user *arg,
+			  struct mpmc_batch *b, struct mpmc_wait_opts *opts,
+			  ktime_t *deadline)
 {
+	if (!(file->f_mode & mode))
+		return -EBADF;
+	if (copy_from_user(b, arg, sizeof(*b)))
+		return -EFAULT;
+	return mpmc_batch_opts(file, b, opts, deadline);
+}
+
+/* Read @n entries of a batch, a chunk, onto the stack. */
+static int mpmc_vec_read(struct mpmc_msgvec *vec,
+			 const struct mpmc_msgvec __user *uvec, unsigned int n)
+{
+	if (copy_from_user(vec, uvec, array_size(n, sizeof(*vec))))
+		return -EFAULT;
+	return 0;
+}
+
+/* Send entries have a length and no priority. */
+static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (!vec[i].len || vec[i].prio)
+			return -EINVAL;
+	return 0;
+}
+
+/*
+ * A bad entry fails the whole send batch before anything moves: a batch
+ * longer than a chunk is read through once to check it. Each chunk is
+ * checked again when it is read to be sent, so entries changed meanwhile
+ * end the batch there.
+ */
+static int mpmc_send_batch_check(const struct mpmc_msgvec __user *uvec,
+				 unsigned int count, struct mpmc_msgvec *vec)
+{
+	unsigned int done, n;
 	int ret;
 
-	if (!(file->f_mode & mode))
-		return ERR_PTR(-EBADF);
-	if (copy_from_user(b, arg, sizeof(*b)))
-		return ERR_PTR(-EFAULT);
-	ret = mpmc_batch_opts(file, b, opts);
-	if (ret)
-		return ERR_PTR(ret);
-	return vmemdup_user(u64_to_user_ptr(b->vec),
-			    array_size(b->count, sizeof(struct mpmc_msgvec)));
-}
-
-static long mpmc_ioctl_send(struct file *file, void __user *arg)
-{
-	struct mpmc_wait_opts opts;
-	struct mpmc_msgvec *vec;
-	struct mpmc_batch b;
-	unsigned int i;
-	long ret;
-
-	vec = mpmc_batch_get(file, FMODE_WRITE, arg, &b, &opts);
-	if (IS_ERR(vec))
-		return PTR_ERR(vec);
-	for (i = 0; i < b.count; i++) {
-		if (!vec[i].len || vec[i].prio) {
-			kvfree(vec);
-			return -EINVAL;
-		}
+	for (done = 0; done < count; done += n) {
+		n = min_t(unsigned int, count - done, MPMC_BATCH_CHUNK);
+		ret = mpmc_vec_read(vec, uvec + done, n);
+		if (!ret)
+			ret = mpmc_send_vec_check(vec, n);
+		if (ret)
+			return ret;
 	}
-	ret = mpmc_chan_send_batch(file->private_data, vec, b.count, &opts);
-	kvfree(vec);
-	return mpmc_batch_result(arg, &b, &opts, ret);
+	return 0;
 }
 
-static long mpmc_ioctl_recv(struct file *file, void __user *arg)
+/* Send one chunk of @n entries from @uvec; returns as the channel does. */
+static int mpmc_send_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+			   const struct mpmc_msgvec __user *uvec,
+			   unsigned int n, const struct mpmc_wait_opts *opts)
 {
+	int ret = mpmc_vec_read(vec, uvec, n);
+
+	if (!ret)
+		ret = mpmc_send_vec_check(vec, n);
+	if (!ret)
+		ret = mpmc_chan_send_batch(ch, vec, n, opts);
+	return ret;
+}
+
+/* Receive entries with a priority end the batch before them. */
+static unsigned int mpmc_recv_vec_usable(const struct mpmc_msgvec *vec,
+					 unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n && !vec[i].prio; i++)
+		;
+	return i;
+}
+
+/* Receive into one chunk of @n entries at @uvec; returns as the channel. */
+static int mpmc_recv_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+			   struct mpmc_msgvec __user *uvec, unsigned int n,
+			   const struct mpmc_wait_opts *opts)
+{
+	int ret = mpmc_vec_read(vec, uvec, n);
+
+	if (ret)
+		return ret;
+	n = mpmc_recv_vec_usable(vec, n);
+	if (!n)
+		return -EINVAL;
+	return mpmc_chan_recv_batch(ch, vec, uvec, n, opts);
+}
+
+/*
+ * Both batch ioctls move a chunk at a time, the entries read onto the
+ * stack; only the first chunk may wait. A chunk that moves less than all
+ * of its entries ends the batch. Returns how many moved, or the error of
+ * the first chunk.
+ */
+static long mpmc_ioctl_batch(struct file *file, void __user *arg,
+			     fmode_t mode)
+{
+	struct mpmc_msgvec vec[MPMC_BATCH_CHUNK];
+	struct mpmc_chan *ch = file->private_data;
 	struct mpmc_msgvec __user *uvec;
 	struct mpmc_wait_opts opts;
-	struct mpmc_msgvec *vec;
+	unsigned int done = 0, n;
 	struct mpmc_batch b;
-	unsigned int i, n;
+	ktime_t deadline;
 	long ret;
 
-	vec = mpmc_batch_get(file, FMODE_READ, arg, &b, &opts);
-	if (IS_ERR(vec))
-		return PTR_ERR(vec);
+	ret = mpmc_batch_get(file, mode, arg, &b, &opts, &deadline);
+	if (ret)
+		return ret;
 	uvec = u64_to_user_ptr(b.vec);
-	/*
-	 * The lengths are written back after the messages are taken; make
-	 * sure that can succeed before taking any, so no message is lost.
-	 */
-	if (copy_to_user(uvec, vec, array_size(b.count, sizeof(*vec)))) {
-		kvfree(vec);
-		return -EFAULT;
+	if (mode == FMODE_WRITE && b.count > MPMC_BATCH_CHUNK) {
+		ret = mpmc_send_batch_check(uvec, b.count, vec);
+		if (ret)
+			return ret;
 	}
-	/* An entry with a priority ends the batch before it. */
-	for (n = 0; n < b.count && !vec[n].prio; n++)
-		;
-	ret = n ? mpmc_chan_recv_batch(file->private_data, vec, n, &opts) :
-		  -EINVAL;
-	for (i = 0; ret > 0 && i < ret; i++)
-		if (put_user(vec[i].len, &uvec[i].len))
-			break;
-	kvfree(vec);
-	return mpmc_batch_result(arg, &b, &opts, ret);
+	do {
+		n = min_t(unsigned int, b.count - done, MPMC_BATCH_CHUNK);
+		if (mode == FMODE_WRITE)
+			ret = mpmc_send_chunk(ch, vec, uvec + done, n, &opts);
+		else
+			ret = mpmc_recv_chunk(ch, vec, uvec + done, n, &opts);
+		if (ret > 0)
+			done += ret;
+		opts.nonblock = true;
+	} while (ret == n && done < b.count);
+	return done ? done : mpmc_batch_result(arg, &b, &opts, ret);
 }
 
 static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -343,15 +387,13 @@ static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case MPMC_IOC_GET_STATS:
 		return mpmc_ioctl_get_stats(ch, argp);
 	case MPMC_IOC_SHUTDOWN:
-		if (arg > MPMC_SHUT_RDWR)
-			return -EINVAL;
 		return mpmc_chan_shutdown(ch, arg);
 	case MPMC_IOC_NEW_ENDPOINT:
 		return mpmc_ioctl_new_endpoint(file, argp);
 	case MPMC_IOC_SEND:
-		return mpmc_ioctl_send(file, argp);
+		return mpmc_ioctl_batch(file, argp, FMODE_WRITE);
 	case MPMC_IOC_RECV:
-		return mpmc_ioctl_recv(file, argp);
+		return mpmc_ioctl_batch(file, argp, FMODE_READ);
 	default:
 		return -ENOTTY;
 	}
@@ -364,7 +406,7 @@ static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 	struct mpmc_stats st;
 
 	mpmc_chan_get_stats(ch, &st);
-	seq_printf(m, "id:\t%llu\n", ch->id);
+	seq_printf(m, "id:\t%llu\n", mpmc_chan_id(ch));
 	seq_printf(m, "roles:\t%u\n", mpmc_file_roles(file));
 	seq_printf(m, "capacity:\t%u\n", st.capacity);
 	seq_printf(m, "max_msg_size:\t%u\n", st.max_msg_size);
@@ -404,12 +446,20 @@ static struct miscdevice mpmc_misc = {
 
 static int __init mpmc_init(void)
 {
-	return misc_register(&mpmc_misc);
+	int ret = mpmc_msg_init();
+
+	if (ret)
+		return ret;
+	ret = misc_register(&mpmc_misc);
+	if (ret)
+		mpmc_msg_exit();
+	return ret;
 }
 
 static void __exit mpmc_exit(void)
 {
 	misc_deregister(&mpmc_misc);
+	mpmc_msg_exit();
 }
 
 module_init(mpmc_init);

@@ -11,13 +11,14 @@
 
 #include <linux/tracepoint.h>
 
-/* Direction of a blocked or woken caller. */
-#define MPMC_TRACE_SEND	0
-#define MPMC_TRACE_RECV	1
+#include "mpmc_chan.h"
+
+/* Direction of a blocked or woken caller: enum mpmc_dir, as numbers. */
+TRACE_DEFINE_ENUM(MPMC_SEND);
+TRACE_DEFINE_ENUM(MPMC_RECV);
 
 #define mpmc_trace_dir(dir) \
-	__print_symbolic(dir, { MPMC_TRACE_SEND, "send" }, \
-			 { MPMC_TRACE_RECV, "recv" })
+	__print_symbolic(dir, { MPMC_SEND, "send" }, { MPMC_RECV, "recv" })
 
 DECLARE_EVENT_CLASS(mpmc_msg_class,
 		    TP_PROTO(u64 id, u32 len, u32 queued),
@@ -33,14 +34,18 @@ DECLARE_EVENT_CLASS(mpmc_msg_class,
 );
 
 /*
- * A message was accepted (queued, or handed to a blocked receiver); @queued
- * is the queue length right after, emitted by the sender's task.
+ * A message was accepted (queued, or handed to a blocked receiver), emitted
+ * by the sender's task; @queued is the queue length right after, or, for a
+ * sender that blocked, when it returns.
  */
 DEFINE_EVENT(mpmc_msg_class, mpmc_send,
 	     TP_PROTO(u64 id, u32 len, u32 queued),
 	     TP_ARGS(id, len, queued));
 
-/* A message was copied out to a receiver; @queued as when it was taken. */
+/*
+ * A message was copied out to a receiver; @queued is the queue length right
+ * after it was taken (0 for one handed to a blocked receiver).
+ */
 DEFINE_EVENT(mpmc_msg_class, mpmc_recv,
 	     TP_PROTO(u64 id, u32 len, u32 queued),
 	     TP_ARGS(id, len, queued));
