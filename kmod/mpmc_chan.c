@@ -55,6 +55,30 @@
  * Pollers (poll, epoll, io_uring) sleep on ch->pollers[] and are woken by
  * mpmc_unlock() too, with a single-direction key, for what is left once
  * blocked callers have been served.
+ *
+ * Throughput mode (MPMC_CONFIG_THROUGHPUT) keeps the waiter lists but not
+ * the hand-off: a message or room goes to whoever reaches the queue first,
+ * and each enqueue (dequeue) wakes the oldest blocked receiver (sender)
+ * with MPMC_RETRY instead of completing its operation. A woken caller
+ * always tries once more before it gives up, so a wakeup is never lost to
+ * a signal or a timeout: it either moves its message, or finds the queue
+ * empty (full) again, when nothing waits for it. One case would leave a
+ * message waiting while receivers sleep, a woken receiver whose buffer is
+ * too small; it passes its wakeup on (mpmc_pass_on()):
+ *
+ *   receiver A (small buffer)            receiver B (asleep)
+ *   -------------------------            -------------------
+ *   woken by an enqueue: MPMC_RETRY
+ *   spin_lock(&ch->lock)
+ *   head message too big: EMSGSIZE
+ *   mpmc_pass_on(): B gets MPMC_RETRY
+ *   spin_unlock(&ch->lock)
+ *                                        takes the message
+ *
+ * Turning the mode on or off while callers sleep is safe: both kinds of
+ * waiter loop on MPMC_RETRY, and turning it off serves the queue to the
+ * receivers still asleep (mpmc_serve_receivers()) so the invariants of
+ * struct mpmc_chan hold again.
  */
 
 #include <linux/atomic.h>
@@ -128,8 +152,10 @@ MODULE_PARM_DESC(max_channel_bytes,
 
 /* ---- Waking after unlock ------------------------------------------------ */
 
-/* waiter->state while asleep; any other value is the final result. */
+/* waiter->state while asleep; any other value but MPMC_RETRY is final. */
 #define MPMC_WAITING	1
+/* Woken in throughput mode: try the operation again. */
+#define MPMC_RETRY	2
 
 /**
  * struct mpmc_waiter - a caller asleep in send or receive
@@ -138,7 +164,7 @@ MODULE_PARM_DESC(max_channel_bytes,
  * @msg:   send: the message to enqueue; receive: the message handed over
  *         (NULL on end of file)
  * @room:  receive: size of the caller's buffer
- * @state: MPMC_WAITING, then 0 or a negative errno
+ * @state: MPMC_WAITING, then MPMC_RETRY, 0 or a negative errno
  */
 struct mpmc_waiter {
 	struct list_head link;
@@ -218,10 +244,19 @@ static void mpmc_unlock(struct mpmc_chan *ch)
 
 /* ---- The queue and hand-off -------------------------------------------- */
 
+/* Does whoever comes first take messages and room (MPMC_CONFIG_THROUGHPUT)? */
+static bool mpmc_barging(const struct mpmc_chan *ch)
+{
+	lockdep_assert_held(&ch->lock);
+	return ch->flags & MPMC_CONFIG_THROUGHPUT;
+}
+
 /* Would a send complete now without waiting? */
 static bool mpmc_can_send(const struct mpmc_chan *ch)
 {
 	lockdep_assert_held(&ch->lock);
+	if (mpmc_barging(ch))
+		return ch->nr_msgs < ch->capacity;
 	if (!list_empty(&ch->waiters[MPMC_SEND]))
 		return false;
 	return ch->nr_msgs < ch->capacity ||
@@ -256,6 +291,20 @@ static void mpmc_waiter_complete(struct mpmc_chan *ch, enum mpmc_dir dir,
 	mpmc_wake_later(ch, task);
 }
 
+/*
+ * Throughput mode: wake the oldest waiter of @dir, if any, to try again.
+ * Its operation is not done for it; see the top comment.
+ */
+static void mpmc_pass_on(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	struct mpmc_waiter *w;
+
+	w = list_first_entry_or_null(&ch->waiters[dir], struct mpmc_waiter,
+				     link);
+	if (w)
+		mpmc_waiter_complete(ch, dir, w, NULL, MPMC_RETRY);
+}
+
 /* Queue @msg at the tail, or at the head for a message put back. */
 static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 			 bool at_head)
@@ -270,11 +319,8 @@ static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	ch->wake.events |= MPMC_EV_IN;
 }
 
-/*
- * Take the message at the head of the queue for a receiver. Until it is
- * copied out (or put back) it counts in ch->nr_taken.
- */
-static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
+/* Unlink the message at the head of the queue. */
+static struct mpmc_msg *mpmc_unlink_head(struct mpmc_chan *ch)
 {
 	struct mpmc_msg *msg = list_first_entry(&ch->msgs, struct mpmc_msg,
 						 link);
@@ -283,9 +329,18 @@ static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
 	list_del(&msg->link);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs - 1);
 	ch->nr_bytes -= msg->len;
+	return msg;
+}
+
+/*
+ * Take the message at the head of the queue for a receiver. Until it is
+ * copied out (or put back) it counts in ch->nr_taken.
+ */
+static struct mpmc_msg *mpmc_dequeue(struct mpmc_chan *ch)
+{
 	ch->total_received++;
 	atomic_inc(&ch->nr_taken);
-	return msg;
+	return mpmc_unlink_head(ch);
 }
 
 /*
@@ -312,26 +367,60 @@ static bool mpmc_hand_off(struct mpmc_chan *ch, struct mpmc_msg *msg)
 	return false;
 }
 
-/* A sent message enters the channel: handed off, or queued at the tail. */
+/*
+ * A sent message enters the channel: handed off, or queued at the tail
+ * (in throughput mode always queued, and a blocked receiver woken).
+ */
 static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 {
 	ch->total_sent++;
-	if (!mpmc_hand_off(ch, msg))
+	if (mpmc_barging(ch)) {
 		mpmc_enqueue(ch, msg, false);
+		mpmc_pass_on(ch, MPMC_RECV);
+	} else if (!mpmc_hand_off(ch, msg)) {
+		mpmc_enqueue(ch, msg, false);
+	}
 }
 
-/* Move blocked senders' messages in, oldest first, while there is room. */
+/*
+ * Room was made: move blocked senders' messages in, oldest first, while
+ * there is room (in throughput mode, wake one blocked sender instead).
+ */
 static void mpmc_admit_senders(struct mpmc_chan *ch)
 {
 	struct mpmc_waiter *w;
 
 	lockdep_assert_held(&ch->lock);
+	if (mpmc_barging(ch)) {
+		if (ch->nr_msgs < ch->capacity)
+			mpmc_pass_on(ch, MPMC_SEND);
+		return;
+	}
 	while (ch->nr_msgs < ch->capacity &&
 	       !list_empty(&ch->waiters[MPMC_SEND])) {
 		w = list_first_entry(&ch->waiters[MPMC_SEND],
 				     struct mpmc_waiter, link);
 		mpmc_accept(ch, w->msg);
 		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
+	}
+}
+
+/*
+ * Leaving throughput mode: receivers may sleep while messages are queued
+ * (woken ones are on their way). Hand the queue to them, oldest first, so
+ * that FIFO hand-off starts from its invariants again.
+ */
+static void mpmc_serve_receivers(struct mpmc_chan *ch)
+{
+	struct mpmc_msg *msg;
+
+	lockdep_assert_held(&ch->lock);
+	while (ch->nr_msgs && !list_empty(&ch->waiters[MPMC_RECV])) {
+		msg = mpmc_unlink_head(ch);
+		if (!mpmc_hand_off(ch, msg)) {
+			mpmc_enqueue(ch, msg, true);
+			break;
+		}
 	}
 }
 
@@ -448,14 +537,17 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	int ret;
 
 	spin_lock(&ch->lock);
-	ret = mpmc_send_check(ch, len);
-	if (ret == -EAGAIN && !opts->nonblock) {
+	while ((ret = mpmc_send_check(ch, len)) == -EAGAIN && !opts->nonblock) {
 		w.msg = msg;
 		/* A receiver that admits us also notifies the pollers. */
 		ret = mpmc_block(ch, MPMC_SEND, &w, opts);
-		if (!ret)
-			trace_mpmc_send(ch->id, len, READ_ONCE(ch->nr_msgs));
-		return ret;
+		if (ret != MPMC_RETRY) {
+			if (!ret)
+				trace_mpmc_send(ch->id, len,
+						READ_ONCE(ch->nr_msgs));
+			return ret;
+		}
+		spin_lock(&ch->lock);
 	}
 	if (!ret) {
 		/* Once in the channel, a receiver may free @msg at any time. */
@@ -638,6 +730,28 @@ static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
 }
 
 /*
+ * A blocked receiver was handed @msg for @vec[0]: take what was queued
+ * meanwhile for the rest of @vec, as mpmc_take_queued(). Returns how many
+ * messages the receiver has.
+ */
+static int mpmc_take_handed(struct mpmc_chan *ch, struct mpmc_msg *msg,
+			    const struct mpmc_msgvec *vec, unsigned int n,
+			    struct list_head *taken, u32 *queued)
+{
+	int ret = 1;
+
+	/* Receivers wait only while nothing is queued. */
+	list_add_tail(&msg->link, taken);
+	queued[0] = 0;
+	if (n > 1) {
+		spin_lock(&ch->lock);
+		ret += mpmc_take_queued(ch, vec + 1, n - 1, taken, queued + 1);
+		mpmc_unlock(ch);
+	}
+	return ret;
+}
+
+/*
  * Take up to @n messages for the buffers of @vec onto @taken: what is
  * queued, or by waiting (as @opts allow) for a sender to hand one over,
  * then what was queued meanwhile. Returns how many were taken (0 at end
@@ -648,32 +762,31 @@ static int mpmc_take(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 		     struct list_head *taken, u32 *queued)
 {
 	struct mpmc_waiter w;
-	unsigned int got;
 	int ret;
 
 	spin_lock(&ch->lock);
-	if (ch->nr_msgs) {
-		ret = mpmc_take_queued(ch, vec, n, taken, queued);
-		if (!ret)
-			ret = -EMSGSIZE;
-	} else if (ch->shutdown) {
-		ret = 0;
-	} else if (opts->nonblock) {
-		ret = -EAGAIN;
-	} else {
+	while (!ch->nr_msgs && !ch->shutdown && !opts->nonblock) {
 		w.msg = NULL;
 		w.room = vec[0].len;
 		ret = mpmc_block(ch, MPMC_RECV, &w, opts);
+		if (ret == MPMC_RETRY) {
+			spin_lock(&ch->lock);
+			continue;
+		}
 		if (ret || !w.msg)
 			return ret;
-		/* Receivers wait only while nothing is queued. */
-		list_add_tail(&w.msg->link, taken);
-		queued[0] = 0;
-		if (n == 1)
-			return 1;
-		spin_lock(&ch->lock);
-		got = mpmc_take_queued(ch, vec + 1, n - 1, taken, queued + 1);
-		ret = 1 + got;
+		return mpmc_take_handed(ch, w.msg, vec, n, taken, queued);
+	}
+	if (ch->nr_msgs) {
+		ret = mpmc_take_queued(ch, vec, n, taken, queued);
+		if (!ret) {
+			/* Throughput mode: a receiver that fits may sleep. */
+			if (mpmc_barging(ch))
+				mpmc_pass_on(ch, MPMC_RECV);
+			ret = -EMSGSIZE;
+		}
+	} else {
+		ret = ch->shutdown ? 0 : -EAGAIN;
 	}
 	mpmc_unlock(ch);
 	return ret;
@@ -698,6 +811,8 @@ static void mpmc_put_back(struct mpmc_chan *ch, struct list_head *msgs)
 	if (ch->shutdown & MPMC_SHUT_RD)
 		list_splice_init(msgs, &discard);
 	list_for_each_entry_safe(msg, tmp, msgs, link) {
+		if (mpmc_barging(ch))
+			break;
 		list_del(&msg->link);
 		if (!mpmc_hand_off(ch, msg)) {
 			list_add(&msg->link, msgs);
@@ -708,6 +823,8 @@ static void mpmc_put_back(struct mpmc_chan *ch, struct list_head *msgs)
 	list_for_each_entry_safe_reverse(msg, tmp, msgs, link) {
 		list_del(&msg->link);
 		mpmc_enqueue(ch, msg, true);
+		if (mpmc_barging(ch))
+			mpmc_pass_on(ch, MPMC_RECV);
 	}
 	mpmc_unlock(ch);
 	mpmc_msg_free_list(&ch->pool, &discard);
@@ -1009,6 +1126,7 @@ void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg)
 	spin_lock(&ch->lock);
 	cfg->capacity = ch->capacity;
 	cfg->max_msg_size = ch->max_msg_size;
+	cfg->flags = ch->flags;
 	mpmc_unlock(ch);
 }
 
@@ -1017,7 +1135,7 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 {
 	int i;
 
-	if (cfg->flags)
+	if (cfg->flags & ~MPMC_CONFIG_FLAGS)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
@@ -1040,7 +1158,8 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
  *
  * Capacity may change at any time but not below the queued count; growing
  * it admits blocked senders. max_msg_size may change only while nothing is
- * queued. Either all of @cfg is applied or nothing is.
+ * queued. Throughput mode may be turned on or off at any time. Either all
+ * of @cfg is applied or nothing is.
  *
  * Return: 0, -EINVAL for a value out of range, or -EBUSY.
  */
@@ -1064,6 +1183,9 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	} else {
 		WRITE_ONCE(ch->capacity, cfg->capacity);
 		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
+		ch->flags = cfg->flags;
+		if (!mpmc_barging(ch))
+			mpmc_serve_receivers(ch);
 		mpmc_admit_senders(ch);
 		mpmc_note_room(ch);
 	}

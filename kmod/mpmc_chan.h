@@ -20,6 +20,9 @@
 
 #include "mpmc_msg.h"
 
+/* The mpmc_config.flags this module implements. */
+#define MPMC_CONFIG_FLAGS	MPMC_CONFIG_THROUGHPUT
+
 /* The two directions, indexing every per-direction field of a channel. */
 enum mpmc_dir {
 	MPMC_SEND,
@@ -60,6 +63,7 @@ struct mpmc_wake {
  * @nr_bytes:      payload bytes on @msgs
  * @max_msg_size:  configured largest message
  * @shutdown:      MPMC_SHUT_* bits in effect
+ * @flags:         MPMC_CONFIG_* bits in effect
  * @files:         open files holding the role of each direction
  * @waiters:       callers asleep in each direction, in arrival order:
  *                 receivers waiting for a message, senders for room
@@ -79,7 +83,8 @@ struct mpmc_wake {
  * @ref:           one reference per open file
  * @id:            unique id, for fdinfo and tracing
  *
- * Invariants, true whenever @lock is not held:
+ * Invariants, true whenever @lock is not held and MPMC_CONFIG_THROUGHPUT
+ * is not in @flags:
  *  - @waiters[MPMC_RECV] is non-empty only while @msgs is empty: a sender
  *    hands its message straight to the oldest blocked receiver.
  *  - @waiters[MPMC_SEND] is non-empty only while @nr_msgs >= @capacity: a
@@ -99,6 +104,7 @@ struct mpmc_chan {
 	u64 nr_bytes;
 	u32 max_msg_size;
 	u32 shutdown;
+	u32 flags;
 	u32 files[MPMC_NR_DIRS];
 	struct list_head waiters[MPMC_NR_DIRS];
 	u32 nr_waiters[MPMC_NR_DIRS];

@@ -403,11 +403,14 @@ static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct mpmc_chan *ch = file->private_data;
+	struct mpmc_config cfg;
 	struct mpmc_stats st;
 
 	mpmc_chan_get_stats(ch, &st);
+	mpmc_chan_get_config(ch, &cfg);
 	seq_printf(m, "id:\t%llu\n", mpmc_chan_id(ch));
 	seq_printf(m, "roles:\t%u\n", mpmc_file_roles(file));
+	seq_printf(m, "flags:\t%u\n", cfg.flags);
 	seq_printf(m, "capacity:\t%u\n", st.capacity);
 	seq_printf(m, "max_msg_size:\t%u\n", st.max_msg_size);
 	seq_printf(m, "queued_msgs:\t%u\n", st.queued_msgs);

@@ -66,7 +66,8 @@ TRACE_EVENT(mpmc_block,
 
 /*
  * A blocked caller finished waiting with @result: completed by a peer (0,
- * -EMSGSIZE, -EPIPE), or gave up itself (-ERESTARTSYS, -ETIMEDOUT).
+ * -EMSGSIZE, -EPIPE), woken to try again in throughput mode (2), or gave
+ * up itself (-ERESTARTSYS, -ETIMEDOUT).
  */
 TRACE_EVENT(mpmc_wake,
 	    TP_PROTO(u64 id, int dir, pid_t pid, int result),

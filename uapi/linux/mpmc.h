@@ -44,7 +44,7 @@
  *                (0 is reserved for rendezvous channels: EINVAL for now)
  * @max_msg_size: largest message in bytes, 1..max_msg_size (module limit);
  *                capacity * max_msg_size must not exceed max_channel_bytes
- * @flags:        must be 0
+ * @flags:        MPMC_CONFIG_* bits; unknown bits: EINVAL
  * @reserved:     must be 0
  */
 struct mpmc_config {
@@ -53,6 +53,15 @@ struct mpmc_config {
 	__u32 flags;
 	__u32 reserved[5];
 };
+
+/*
+ * mpmc_config.flags. MPMC_CONFIG_THROUGHPUT: no FIFO hand-off; a message
+ * or room goes to whoever reaches the queue first (as with a pipe), while
+ * blocked callers are still woken one per message, and every other promise
+ * holds. May be turned on and off at any time. Bit 0 is reserved for
+ * MPMC_CONFIG_OVERWRITE (not implemented yet: EINVAL).
+ */
+#define MPMC_CONFIG_THROUGHPUT	2
 
 /* Bits of mpmc_stats.shutdown and values of the MPMC_IOC_SHUTDOWN argument. */
 #define MPMC_SHUT_RD	1

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Throughput mode (MPMC_CONFIG_THROUGHPUT, mpmc(4)): blocked callers are
+ * woken one per message but not handed the message or the room; whoever
+ * reaches the queue first takes it. Covered here:
+ *  - the flag is accepted, read back, and unknown bits still fail;
+ *  - barging, made deterministic by running the test on one CPU under
+ *    SCHED_FIFO, so that a woken sleeper cannot run before the test's next
+ *    call: a non-blocking send takes the room a blocked sender was woken
+ *    for, a non-blocking receive the message a blocked receiver was woken
+ *    for; in the default mode both get EAGAIN;
+ *  - one message wakes one blocked receiver, and every blocked caller is
+ *    eventually served (no lost wakeup);
+ *  - a woken receiver whose buffer is too small passes its wakeup on;
+ *  - a signal racing the wakeup never loses the message;
+ *  - exactly once and per-producer order under 4:4 contention, also while
+ *    another thread turns the mode on and off.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "kselftest_harness.h"
+#include "mpmc_test.h"
+
+/* One blocking read() or write() in its own thread. */
+struct call {
+	pthread_t th;
+	int fd;
+	bool write;
+	char buf[64];
+	size_t len;
+	ssize_t ret;
+	int err;
+	atomic_bool done;
+};
+
+static void *call_fn(void *arg)
+{
+	struct call *c = arg;
+
+	c->ret = c->write ? write(c->fd, c->buf, c->len) :
+			    read(c->fd, c->buf, c->len);
+	c->err = c->ret < 0 ? errno : 0;
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+static int call_start(struct call *c, int fd, bool write, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->write = write;
+	c->len = len;
+	memset(c->buf, 'w', sizeof(c->buf));
+	return pthread_create(&c->th, NULL, call_fn, c);
+}
+
+/* Wait up to MPMC_TEST_WAIT_MS for @c to finish; 0 if it did. */
+static int call_wait(struct call *c)
+{
+	long long end = now_ms() + MPMC_TEST_WAIT_MS;
+
+	while (!atomic_load(&c->done)) {
+		if (now_ms() > end)
+			return -1;
+		usleep(1000);
+	}
+	return pthread_join(c->th, NULL);
+}
+
+static int set_flags(int fd, __u32 flags)
+{
+	struct mpmc_config cfg;
+
+	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
+		return -1;
+	cfg.flags = flags;
+	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
+}
+
+static int queued(int fd)
+{
+	struct mpmc_stats st;
+
+	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
+		return -1;
+	return st.queued_msgs;
+}
+
+TEST(flag_set_and_read_back)
+{
+	struct mpmc_config cfg;
+	int fd = mpmc_test_open_cfg(8, 64);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(MPMC_CONFIG_THROUGHPUT, cfg.flags);
+	EXPECT_EQ(8U, cfg.capacity);
+	/* Unknown bits fail and change nothing. */
+	EXPECT_EQ(-1, set_flags(fd, MPMC_CONFIG_THROUGHPUT | 4));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, set_flags(fd, 0x80000000u));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(MPMC_CONFIG_THROUGHPUT, cfg.flags);
+	ASSERT_EQ(0, set_flags(fd, 0));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(0U, cfg.flags);
+	close(fd);
+}
+
+/*
+ * Barging made deterministic: the test and its sleeper share CPU 0, and
+ * the test runs under SCHED_FIFO around the race, so the sleeper it wakes
+ * (SCHED_OTHER) cannot run before the test's next call. Harness tests run
+ * in their own process, so nothing of this outlives the test.
+ */
+static int pin_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static int sched_fifo(bool on)
+{
+	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
+
+	return sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
+/* A batch of one with timeout 0: the length moved, or -errno. */
+static int try_batch(int fd, bool send, char *buf, size_t len)
+{
+	struct mpmc_msgvec v = { .buf = (uintptr_t)buf, .len = len };
+	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1 };
+
+	if (ioctl(fd, send ? MPMC_IOC_SEND : MPMC_IOC_RECV, &b) != 1)
+		return -errno;
+	return v.len;
+}
+
+/*
+ * A sender blocked on a full channel of capacity 1 is woken when the test
+ * receives; before it runs, the test tries a non-blocking send, and
+ * returns what that gave (1, or -errno).
+ */
+static int barge_send(struct __test_metadata *_metadata, __u32 flags)
+{
+	char buf[64] = "x";
+	struct call c;
+	int fd, ret;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, flags));
+	ASSERT_EQ(1, write(fd, buf, 1));
+	ASSERT_EQ(0, call_start(&c, fd, true, 2));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	ASSERT_EQ(0, sched_fifo(true));
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	ret = try_batch(fd, true, buf, 1);
+	ASSERT_EQ(0, sched_fifo(false));
+	/* Whatever happened, the sleeper gets its message in. */
+	while (!atomic_load(&c.done)) {
+		try_batch(fd, false, buf, sizeof(buf));
+		usleep(1000);
+	}
+	ASSERT_EQ(0, call_wait(&c));
+	EXPECT_EQ(2, c.ret);
+	close(fd);
+	return ret;
+}
+
+TEST(barging_send_takes_the_room)
+{
+	ASSERT_EQ(0, pin_cpu0());
+	if (sched_fifo(true))
+		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
+	ASSERT_EQ(0, sched_fifo(false));
+	/* Throughput mode: the room goes to whoever comes first. */
+	EXPECT_EQ(1, barge_send(_metadata, MPMC_CONFIG_THROUGHPUT));
+	/* Default mode: it was handed to the blocked sender. */
+	EXPECT_EQ(-EAGAIN, barge_send(_metadata, 0));
+}
+
+/*
+ * A receiver blocked on an empty channel is woken when the test sends;
+ * before it runs, the test looks (FIONREAD) and tries a non-blocking
+ * receive.
+ */
+TEST(barging_recv_takes_the_message)
+{
+	int fd, mode, next, got;
+	char buf[64];
+	struct call c;
+
+	ASSERT_EQ(0, pin_cpu0());
+	if (sched_fifo(true))
+		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
+	ASSERT_EQ(0, sched_fifo(false));
+	for (mode = 0; mode < 2; mode++) {
+		fd = mpmc_test_open_cfg(4, 64);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, set_flags(fd, mode ? MPMC_CONFIG_THROUGHPUT : 0));
+		ASSERT_EQ(0, call_start(&c, fd, false, sizeof(c.buf)));
+		ASSERT_EQ(0, wait_blocked(fd, true, 1));
+		ASSERT_EQ(0, sched_fifo(true));
+		ASSERT_EQ(3, write(fd, "abc", 3));
+		ASSERT_EQ(0, ioctl(fd, FIONREAD, &next));
+		got = try_batch(fd, false, buf, sizeof(buf));
+		ASSERT_EQ(0, sched_fifo(false));
+		if (mode) {
+			/* The message was queued, and the test took it. */
+			EXPECT_EQ(3, next);
+			EXPECT_EQ(3, got);
+			/* The woken receiver sleeps again until the next. */
+			ASSERT_EQ(0, wait_blocked(fd, true, 1));
+			ASSERT_EQ(4, write(fd, "defg", 4));
+		} else {
+			/* Handed to the blocked receiver: never visible. */
+			EXPECT_EQ(0, next);
+			EXPECT_EQ(-EAGAIN, got);
+		}
+		ASSERT_EQ(0, call_wait(&c));
+		EXPECT_EQ(mode ? 4 : 3, c.ret);
+		close(fd);
+	}
+}
+
+TEST(one_message_wakes_one_receiver)
+{
+	struct call c[4];
+	int fd, i, done;
+
+	fd = mpmc_test_open_cfg(8, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, call_start(&c[i], fd, false, sizeof(c[i].buf)));
+	ASSERT_EQ(0, wait_blocked(fd, true, 4));
+	ASSERT_EQ(1, write(fd, "a", 1));
+	/* One receiver takes it; the others sleep on. */
+	ASSERT_EQ(0, wait_blocked(fd, true, 3));
+	usleep(100000);
+	for (i = 0, done = 0; i < 4; i++)
+		done += atomic_load(&c[i].done);
+	EXPECT_EQ(1, done);
+	EXPECT_EQ(0, queued(fd));
+	/* Every one is served in the end. */
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, write(fd, "b", 1));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, call_wait(&c[i]));
+		EXPECT_EQ(1, c[i].ret);
+	}
+	EXPECT_EQ(0, queued(fd));
+	close(fd);
+}
+
+TEST(every_blocked_sender_is_served)
+{
+	char buf[64];
+	struct call c[4];
+	int fd, i;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(1, write(fd, "a", 1));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, call_start(&c[i], fd, true, 2));
+	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	for (i = 0; i < 5; i++)
+		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, call_wait(&c[i]));
+		EXPECT_EQ(2, c[i].ret);
+	}
+	EXPECT_EQ(0, queued(fd));
+	close(fd);
+}
+
+TEST(small_buffer_passes_the_wakeup_on)
+{
+	struct call small, big;
+	int fd;
+
+	fd = mpmc_test_open_cfg(8, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(0, call_start(&small, fd, false, 4));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, call_start(&big, fd, false, sizeof(big.buf)));
+	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+	ASSERT_EQ(32, write(fd, big.buf, 32));
+	/* The first is woken, cannot take it, and the second gets it. */
+	ASSERT_EQ(0, call_wait(&small));
+	EXPECT_EQ(-1, small.ret);
+	EXPECT_EQ(EMSGSIZE, small.err);
+	ASSERT_EQ(0, call_wait(&big));
+	EXPECT_EQ(32, big.ret);
+	EXPECT_EQ(0, queued(fd));
+	close(fd);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/* A signal racing the wakeup: the receiver gets the message, or it stays. */
+TEST(signal_racing_the_wakeup_loses_nothing)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };	/* no SA_RESTART */
+	int fd, i, got = 0, kept = 0;
+	char buf[64];
+	struct call c;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	fd = mpmc_test_open_cfg(8, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	for (i = 0; i < 50; i++) {
+		ASSERT_EQ(0, call_start(&c, fd, false, sizeof(c.buf)));
+		ASSERT_EQ(0, wait_blocked(fd, true, 1));
+		ASSERT_EQ(1, write(fd, "m", 1));
+		pthread_kill(c.th, SIGUSR1);
+		ASSERT_EQ(0, call_wait(&c));
+		if (c.ret == 1) {
+			got++;
+			EXPECT_EQ(0, queued(fd));
+		} else {
+			EXPECT_EQ(EINTR, c.err);
+			kept++;
+			EXPECT_EQ(1, queued(fd));
+			ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+		}
+	}
+	ksft_print_msg("received %d, interrupted with the message kept %d\n",
+		       got, kept);
+	EXPECT_EQ(50, got + kept);
+	close(fd);
+}
+
+/* ---- 4:4 exactly once, with the mode flipping ---------------------------- */
+
+#define PRODUCERS	4
+#define CONSUMERS	4
+#define PER_PRODUCER	3000
+
+struct load {
+	int fd;
+	atomic_int producers_left;
+	atomic_bool stop_flipping;
+	atomic_uint seen[PRODUCERS][PER_PRODUCER];
+	atomic_int bad_order;
+	atomic_long received;
+};
+
+struct worker {
+	pthread_t th;
+	struct load *load;
+	int id;
+};
+
+static void *producer(void *arg)
+{
+	struct worker *w = arg;
+	uint32_t m[2] = { w->id };
+	int i;
+
+	for (i = 0; i < PER_PRODUCER; i++) {
+		m[1] = i;
+		if (write(w->load->fd, m, sizeof(m)) != sizeof(m))
+			break;
+	}
+	if (atomic_fetch_sub(&w->load->producers_left, 1) == 1)
+		ioctl(w->load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	struct worker *w = arg;
+	int last[PRODUCERS];
+	uint32_t m[2];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < PRODUCERS; i++)
+		last[i] = -1;
+	while ((n = read(w->load->fd, m, sizeof(m))) == sizeof(m)) {
+		if (m[0] >= PRODUCERS || m[1] >= PER_PRODUCER) {
+			atomic_fetch_add(&w->load->bad_order, 1);
+			continue;
+		}
+		/* One queue: each consumer sees a producer's messages in order. */
+		if ((int)m[1] <= last[m[0]])
+			atomic_fetch_add(&w->load->bad_order, 1);
+		last[m[0]] = m[1];
+		atomic_fetch_add(&w->load->seen[m[0]][m[1]], 1);
+		atomic_fetch_add(&w->load->received, 1);
+	}
+	return NULL;
+}
+
+static void *flipper(void *arg)
+{
+	struct load *load = arg;
+	__u32 flags = 0;
+
+	while (!atomic_load(&load->stop_flipping)) {
+		flags ^= MPMC_CONFIG_THROUGHPUT;
+		set_flags(load->fd, flags);
+		usleep(2000);
+	}
+	return NULL;
+}
+
+static void run_load(struct __test_metadata *_metadata, bool flip)
+{
+	struct worker p[PRODUCERS], c[CONSUMERS];
+	struct load *load = calloc(1, sizeof(*load));
+	pthread_t flip_th;
+	int i, j, missing = 0, twice = 0;
+
+	ASSERT_NE(NULL, load);
+	load->fd = mpmc_test_open_cfg(4, 64);
+	ASSERT_LE(0, load->fd);
+	ASSERT_EQ(0, set_flags(load->fd, MPMC_CONFIG_THROUGHPUT));
+	atomic_store(&load->producers_left, PRODUCERS);
+	if (flip)
+		ASSERT_EQ(0, pthread_create(&flip_th, NULL, flipper, load));
+	for (i = 0; i < CONSUMERS; i++) {
+		c[i] = (struct worker){ .load = load, .id = i };
+		ASSERT_EQ(0, pthread_create(&c[i].th, NULL, consumer, &c[i]));
+	}
+	for (i = 0; i < PRODUCERS; i++) {
+		p[i] = (struct worker){ .load = load, .id = i };
+		ASSERT_EQ(0, pthread_create(&p[i].th, NULL, producer, &p[i]));
+	}
+	for (i = 0; i < PRODUCERS; i++)
+		pthread_join(p[i].th, NULL);
+	for (i = 0; i < CONSUMERS; i++)
+		pthread_join(c[i].th, NULL);
+	if (flip) {
+		atomic_store(&load->stop_flipping, true);
+		pthread_join(flip_th, NULL);
+	}
+	for (i = 0; i < PRODUCERS; i++)
+		for (j = 0; j < PER_PRODUCER; j++) {
+			missing += !load->seen[i][j];
+			twice += load->seen[i][j] > 1;
+		}
+	EXPECT_EQ(0, missing);
+	EXPECT_EQ(0, twice);
+	EXPECT_EQ(0, load->bad_order);
+	EXPECT_EQ(PRODUCERS * PER_PRODUCER, load->received);
+	close(load->fd);
+	free(load);
+}
+
+TEST(exactly_once_4_to_4)
+{
+	run_load(_metadata, false);
+}
+
+TEST(exactly_once_while_the_mode_flips)
+{
+	run_load(_metadata, true);
+}
+
+TEST_HARNESS_MAIN
