@@ -410,7 +410,7 @@ static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 	mpmc_chan_get_config(ch, &cfg);
 	seq_printf(m, "id:\t%llu\n", mpmc_chan_id(ch));
 	seq_printf(m, "roles:\t%u\n", mpmc_file_roles(file));
-	seq_printf(m, "flags:\t%u\n", cfg.flags);
+	seq_printf(m, "config_flags:\t%u\n", cfg.flags);
 	seq_printf(m, "capacity:\t%u\n", st.capacity);
 	seq_printf(m, "max_msg_size:\t%u\n", st.max_msg_size);
 	seq_printf(m, "queued_msgs:\t%u\n", st.queued_msgs);
