@@ -87,7 +87,9 @@
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -150,6 +152,31 @@ module_param_cb(max_channel_bytes, &mpmc_ulong_limit_ops,
 MODULE_PARM_DESC(max_channel_bytes,
 		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
 
+/* Most a waiter spins before it sleeps (mpmc_spin()); 0: never. */
+static unsigned int mpmc_spin_max_ns = 10000;
+
+static int mpmc_param_set_spin(const char *val, const struct kernel_param *kp)
+{
+	unsigned int v;
+	int ret = kstrtouint(val, 0, &v);
+
+	if (ret)
+		return ret;
+	if (v > NSEC_PER_MSEC)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops mpmc_spin_ops = {
+	.set = mpmc_param_set_spin,
+	.get = param_get_uint,
+};
+
+module_param_cb(spin_max_ns, &mpmc_spin_ops, &mpmc_spin_max_ns, 0644);
+MODULE_PARM_DESC(spin_max_ns,
+		 "Longest spin of a blocked caller before it sleeps, in ns, 0..1000000 (default 10000; 0: never)");
+
 /* ---- Waking after unlock ------------------------------------------------ */
 
 /* waiter->state while asleep; any other value but MPMC_RETRY is final. */
@@ -165,6 +192,7 @@ MODULE_PARM_DESC(max_channel_bytes,
  *         (NULL on end of file)
  * @room:  receive: size of the caller's buffer
  * @state: MPMC_WAITING, then MPMC_RETRY, 0 or a negative errno
+ * @head:  it was the oldest waiter of its direction when it was queued
  */
 struct mpmc_waiter {
 	struct list_head link;
@@ -172,7 +200,11 @@ struct mpmc_waiter {
 	struct mpmc_msg *msg;
 	size_t room;
 	int state;
+	bool head;
 };
+
+/* The shortest spin budget: what a waiter that never gains still pays. */
+#define MPMC_SPIN_MIN_NS	256
 
 static atomic64_t mpmc_next_id = ATOMIC64_INIT(0);
 
@@ -427,6 +459,41 @@ static void mpmc_serve_receivers(struct mpmc_chan *ch)
 /* ---- Waiting ------------------------------------------------------------ */
 
 /*
+ * Before it sleeps, the oldest waiter spins a while: a peer on another CPU
+ * often completes its operation within microseconds, and a waiter that
+ * sees that while still running saves a sleep and a wakeup (the waker's
+ * wake_up_process() finds it running). Only the head spins, its FIFO
+ * place already taken; only while nothing else wants the CPU and no
+ * signal is pending. The budget of each direction doubles after a spin
+ * that succeeded and halves after one that did not, between
+ * MPMC_SPIN_MIN_NS and the spin_max_ns parameter, which bounds it by
+ * about the cost of a sleep and a wakeup. Returns true if @w completed.
+ */
+static bool mpmc_spin(struct mpmc_chan *ch, enum mpmc_dir dir,
+		      struct mpmc_waiter *w)
+{
+	u32 max = READ_ONCE(mpmc_spin_max_ns), budget;
+	bool done;
+	u64 end;
+
+	if (!w->head || max < MPMC_SPIN_MIN_NS)
+		return false;
+	budget = clamp_t(u32, READ_ONCE(ch->spin_ns[dir]), MPMC_SPIN_MIN_NS,
+			 max);
+	end = local_clock() + budget;
+	for (;;) {
+		done = READ_ONCE(w->state) != MPMC_WAITING;
+		if (done || need_resched() || signal_pending(current) ||
+		    !single_task_running() || local_clock() > end)
+			break;
+		cpu_relax();
+	}
+	budget = done ? min(budget * 2, max) : budget / 2;
+	WRITE_ONCE(ch->spin_ns[dir], budget);
+	return done;
+}
+
+/*
  * Sleep until @w is completed, a signal arrives or @deadline (NULL:
  * none) passes. Returns the final state: 0 or a negative errno
  * (-ERESTARTSYS on a signal, -ETIMEDOUT on expiry) when the operation did
@@ -437,6 +504,7 @@ static int mpmc_wait(struct mpmc_chan *ch, enum mpmc_dir dir,
 {
 	int state, ret;
 
+	mpmc_spin(ch, dir, w);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		/* Pairs with mpmc_waiter_complete(): w->msg is valid. */
@@ -482,6 +550,7 @@ static int mpmc_block(struct mpmc_chan *ch, enum mpmc_dir dir,
 	lockdep_assert_held(&ch->lock);
 	w->task = current;
 	w->state = MPMC_WAITING;
+	w->head = list_empty(&ch->waiters[dir]);
 	list_add_tail(&w->link, &ch->waiters[dir]);
 	ch->nr_waiters[dir]++;
 	trace_mpmc_block(ch->id, dir, ch->nr_waiters[dir]);

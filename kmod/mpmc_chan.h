@@ -78,6 +78,8 @@ struct mpmc_wake {
  *                 poller to wake (set once, as fs/pipe.c's poll_usage)
  * @pollers:       poll, epoll and io_uring waiters of each direction:
  *                 [MPMC_RECV] wait for EPOLLIN, [MPMC_SEND] for EPOLLOUT
+ * @spin_ns:       spin budget of a blocked caller of each direction
+ *                 (racy on purpose: a hint, see mpmc_spin())
  * @fasync:        SIGIO subscribers
  * @pool:          free message buffers (its own lock)
  * @ref:           one reference per open file
@@ -115,6 +117,7 @@ struct mpmc_chan {
 
 	bool polled;
 	wait_queue_head_t pollers[MPMC_NR_DIRS];
+	u32 spin_ns[MPMC_NR_DIRS];
 	struct fasync_struct *fasync;
 	struct mpmc_pool pool;
 	refcount_t ref;
