@@ -270,13 +270,14 @@ static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
 }
 
 /*
- * A bad entry fails the whole send batch before anything moves: a batch
- * longer than a chunk is read through once to check it. Each chunk is
- * checked again when it is read to be sent, so entries changed meanwhile
- * end the batch there.
+ * A bad entry (one that cannot be read, or a bad send entry) fails the
+ * whole batch before anything moves: a batch longer than a chunk is read
+ * through once to check it. Each chunk is checked again when it is read
+ * to move, so entries changed meanwhile end the batch there.
  */
-static int mpmc_send_batch_check(const struct mpmc_msgvec __user *uvec,
-				 unsigned int count, struct mpmc_msgvec *vec)
+static int mpmc_batch_check(const struct mpmc_msgvec __user *uvec,
+			    unsigned int count, struct mpmc_msgvec *vec,
+			    fmode_t mode)
 {
 	unsigned int done, n;
 	int ret;
@@ -284,7 +285,7 @@ static int mpmc_send_batch_check(const struct mpmc_msgvec __user *uvec,
 	for (done = 0; done < count; done += n) {
 		n = min_t(unsigned int, count - done, MPMC_BATCH_CHUNK);
 		ret = mpmc_vec_read(vec, uvec + done, n);
-		if (!ret)
+		if (!ret && mode == FMODE_WRITE)
 			ret = mpmc_send_vec_check(vec, n);
 		if (ret)
 			return ret;
@@ -354,8 +355,8 @@ static long mpmc_ioctl_batch(struct file *file, void __user *arg,
 	if (ret)
 		return ret;
 	uvec = u64_to_user_ptr(b.vec);
-	if (mode == FMODE_WRITE && b.count > MPMC_BATCH_CHUNK) {
-		ret = mpmc_send_batch_check(uvec, b.count, vec);
+	if (b.count > MPMC_BATCH_CHUNK) {
+		ret = mpmc_batch_check(uvec, b.count, vec, mode);
 		if (ret)
 			return ret;
 	}
