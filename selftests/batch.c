@@ -29,7 +29,6 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 #define SLACK_NS	2000000000LL	/* how late a timeout may fire */
 
@@ -92,15 +91,6 @@ static int get_msg(int fd, size_t len, unsigned int id)
 	if (n != (ssize_t)len || !check(buf, len, id))
 		return -1;
 	return 0;
-}
-
-static int next_len(int fd)
-{
-	int len = -1;
-
-	if (ioctl(fd, FIONREAD, &len))
-		return -1;
-	return len;
 }
 
 /*
@@ -166,83 +156,7 @@ static int bop_start(struct bop *op)
 /* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
 static int bop_join(struct bop *op)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-/* A plain blocking write(2) in a thread. */
-struct wop {
-	pthread_t th;
-	int fd;
-	unsigned int id;
-	size_t len;
-	ssize_t ret;
-	int err;
-};
-
-static void *wop_fn(void *arg)
-{
-	struct wop *op = arg;
-	char buf[BUFSZ];
-
-	fill(buf, op->len, op->id);
-	op->ret = write(op->fd, buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	return NULL;
-}
-
-static int wop_join(struct wop *op)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-static atomic_int sig_count;
-
-static void on_sig(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&sig_count, 1);
-}
-
-static int set_sigusr1(bool restart)
-{
-	struct sigaction sa = { .sa_handler = on_sig };
-
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = restart ? SA_RESTART : 0;
-	atomic_store(&sig_count, 0);
-	return sigaction(SIGUSR1, &sa, NULL);
-}
-
-static int wait_sig_count(int want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (atomic_load(&sig_count) < want) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return 0;
-}
-
-/* A page that is mapped and then unmapped: a user address that faults. */
-static void *bad_addr(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	munmap(p, 4096);
-	return p;
+	return join_within(op->th);
 }
 
 /* Expect the channel of @fd to be exactly as a fresh one with @queued. */
@@ -514,7 +428,7 @@ TEST(ebadf_without_role)
 TEST(efault_batch_pointer)
 {
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	int fd, c;
 
 	ASSERT_NE(NULL, bad);
@@ -542,7 +456,7 @@ TEST(efault_vec_pointer)
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
 	struct mpmc_msgvec *vec;
 	char *page, buf[2][8];
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	int fd, c;
 
 	ASSERT_NE(NULL, bad);
@@ -940,7 +854,7 @@ TEST(recv_entry_too_small)
 	EXPECT_EQ(50U, op.vec[1].len);
 	EXPECT_EQ(200U, op.vec[2].len);
 	EXPECT_MOVED(fd, 2, 3, 1);
-	EXPECT_EQ(100, next_len(fd));
+	EXPECT_EQ(100, fionread(fd));
 
 	/* Now the first entry is too small: EMSGSIZE, nothing taken. */
 	for (i = 0; i < 2; i++) {
@@ -950,7 +864,7 @@ TEST(recv_entry_too_small)
 		EXPECT_EQ(EMSGSIZE, op.err);
 		EXPECT_EQ(50U, op.vec[0].len);
 		EXPECT_MOVED(fd, 2, 3, 1);
-		EXPECT_EQ(100, next_len(fd));
+		EXPECT_EQ(100, fionread(fd));
 	}
 	EXPECT_EQ(0, get_msg(fd, 100, 1));
 	EXPECT_EQ(0, get_msg(fd, 10, 2));
@@ -989,14 +903,14 @@ TEST(send_entry_too_large)
 	EXPECT_EQ(-1, batch(fd, MPMC_IOC_SEND, &vec[2], 1, 0));
 	EXPECT_EQ(EMSGSIZE, errno);
 	EXPECT_MOVED(fd, 1, 2, 1);
-	EXPECT_EQ(128, next_len(fd));
+	EXPECT_EQ(128, fionread(fd));
 	close(fd);
 }
 
 TEST(recv_fault_in_later_entry)
 {
 	struct mpmc_stats st;
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	struct bop op;
 	int fd, i;
 
@@ -1021,7 +935,7 @@ TEST(recv_fault_in_later_entry)
 	EXPECT_EQ(2U, st.queued_msgs);
 	EXPECT_EQ(22U + 23U, st.queued_bytes);
 	EXPECT_EQ(2U, st.total_received);
-	EXPECT_EQ(22, next_len(fd));
+	EXPECT_EQ(22, fionread(fd));
 
 	/* Fault in the first entry: EFAULT, the message stays. */
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, -1, 0, NULL);
@@ -1040,7 +954,7 @@ TEST(recv_fault_in_later_entry)
 
 TEST(send_fault_in_later_entry)
 {
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	struct bop op;
 	int fd;
 
@@ -1451,7 +1365,7 @@ TEST(send_batch_serves_blocked_receivers)
 TEST(recv_batch_admits_blocked_senders)
 {
 	struct mpmc_stats st;
-	struct wop wr[4];
+	struct op wr[4];
 	struct bop op;
 	int fd, i;
 
@@ -1460,11 +1374,10 @@ TEST(recv_batch_admits_blocked_senders)
 	ASSERT_EQ(0, put_msg(fd, 8, 0));
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	for (i = 0; i < 4; i++) {
-		memset(&wr[i], 0, sizeof(wr[i]));
-		wr[i].fd = fd;
-		wr[i].id = 10 + i;
-		wr[i].len = 16 + i;
-		ASSERT_EQ(0, pthread_create(&wr[i].th, NULL, wop_fn, &wr[i]));
+		char msg[BUFSZ];
+
+		fill(msg, 16 + i, 10 + i);
+		ASSERT_EQ(0, op_start(&wr[i], fd, OP_WRITE, msg, 16 + i));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
 
@@ -1479,7 +1392,7 @@ TEST(recv_batch_admits_blocked_senders)
 	EXPECT_TRUE(check(op.bufs[3], 17, 11));
 
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, wop_join(&wr[i])) {
+		ASSERT_EQ(0, op_join(&wr[i])) {
 			TH_LOG("writer %d is still asleep", i);
 		}
 		EXPECT_EQ(16 + i, wr[i].ret);

@@ -23,141 +23,7 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
-
-/* One read() or write() run in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[4096];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int tid;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	atomic_store(&op->tid, gettid());
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	op->len = len;
-	if (wr && msg)
-		memcpy(op->buf, msg, len);
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int start_reader(struct op *op, int fd, size_t len)
-{
-	return op_start(op, fd, false, NULL, len);
-}
-
-static int start_writer(struct op *op, int fd, const char *msg)
-{
-	return op_start(op, fd, true, msg, strlen(msg));
-}
-
-static bool op_done(struct op *op)
-{
-	return atomic_load(&op->done);
-}
-
-/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
-static int op_join(struct op *op)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-static int write_str(int fd, const char *s)
-{
-	ssize_t n = write(fd, s, strlen(s));
-
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/*
- * Read one message into @buf as a C string with a bounded wait (through a
- * thread), so that a module that never delivers fails the test instead of
- * hanging it. Returns the length, 0 at EOF, -1 with errno (ETIMEDOUT).
- */
-static ssize_t read_str(int fd, char *buf, size_t size)
-{
-	struct op *op = malloc(sizeof(*op));
-	ssize_t ret;
-
-	if (!op)
-		return -1;
-	if (start_reader(op, fd, size - 1)) {
-		free(op);
-		return -1;
-	}
-	if (op_join(op)) {
-		/* Leak @op: the thread still owns it. */
-		pthread_detach(op->th);
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	ret = op->ret;
-	if (ret < 0) {
-		errno = op->err;
-	} else {
-		memcpy(buf, op->buf, ret);
-		buf[ret] = '\0';
-	}
-	free(op);
-	return ret;
-}
-
-static atomic_int sig_count;
-
-static void on_sig(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&sig_count, 1);
-}
-
-static int set_sigusr1(bool restart)
-{
-	struct sigaction sa = { .sa_handler = on_sig };
-
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = restart ? SA_RESTART : 0;
-	atomic_store(&sig_count, 0);
-	return sigaction(SIGUSR1, &sa, NULL);
-}
-
-static int wait_sig_count(int want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (atomic_load(&sig_count) < want) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return 0;
-}
 
 TEST(read_blocks_until_write)
 {
@@ -571,7 +437,7 @@ TEST(one_message_wakes_one_reader)
 
 		usleep(SETTLE_US);
 		for (i = 0; i < NHERD; i++) {
-			long v = vcsw(atomic_load(&rd[i].tid));
+			long v = vcsw(op_tid(&rd[i]));
 
 			ASSERT_LE(0, v);
 			if (!k || v != sw[i])
@@ -593,7 +459,7 @@ TEST(one_message_wakes_one_reader)
 	for (i = 0; i < NHERD; i++) {
 		if (op_done(&rd[i]))
 			continue;
-		EXPECT_EQ(sw[i], vcsw(atomic_load(&rd[i].tid))) {
+		EXPECT_EQ(sw[i], vcsw(op_tid(&rd[i]))) {
 			TH_LOG("reader %d was woken for a message it did not get", i);
 		}
 	}

@@ -19,11 +19,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define WAIT_MS		10000	/* generous: the guest is emulated */
-
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int get_cfg(int fd, struct mpmc_config *cfg)
 {
 	memset(cfg, 0xa5, sizeof(*cfg));
@@ -65,75 +60,6 @@ static bool reserved_zero(const struct mpmc_config *cfg)
 	ASSERT_EQ((err), errno);					\
 	ASSERT_CFG((fd), (cap), (size));				\
 } while (0)
-
-struct limits {
-	unsigned long long max_capacity, max_msg_size, max_channel_bytes;
-};
-
-static bool read_limits(struct limits *l)
-{
-	l->max_capacity = mpmc_test_param("max_capacity");
-	l->max_msg_size = mpmc_test_param("max_msg_size");
-	l->max_channel_bytes = mpmc_test_param("max_channel_bytes");
-	return l->max_capacity && l->max_msg_size && l->max_channel_bytes;
-}
-
-/* A blocking write() run in its own thread. */
-struct writer {
-	pthread_t th;
-	int fd;
-	char msg[16];
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *writer_fn(void *arg)
-{
-	struct writer *w = arg;
-
-	w->ret = write(w->fd, w->msg, strlen(w->msg));
-	w->err = errno;
-	atomic_store(&w->done, 1);
-	return NULL;
-}
-
-static int start_writer(struct writer *w, int fd, const char *msg)
-{
-	memset(w, 0, sizeof(*w));
-	w->fd = fd;
-	snprintf(w->msg, sizeof(w->msg), "%s", msg);
-	return pthread_create(&w->th, NULL, writer_fn, w);
-}
-
-/* Wait up to WAIT_MS for the writer to finish; 0 when it did. */
-static int wait_writer(struct writer *w)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (!atomic_load(&w->done)) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return pthread_join(w->th, NULL);
-}
-
-static int wait_blocked_senders(int fd, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if (st.blocked_senders == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-}
 
 TEST(defaults)
 {
@@ -492,7 +418,7 @@ TEST(raise_msg_size)
 
 TEST(grow_wakes_blocked_writer)
 {
-	struct writer w;
+	struct op w;
 	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
@@ -503,12 +429,12 @@ TEST(grow_wakes_blocked_writer)
 	ASSERT_EQ(1, write(fd, "2", 1));
 
 	ASSERT_EQ(0, start_writer(&w, fd, "3"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	usleep(50000);
-	ASSERT_FALSE(atomic_load(&w.done));
+	ASSERT_FALSE(op_done(&w));
 
 	ASSERT_EQ(0, set_cfg(fd, 3, 16));
-	ASSERT_EQ(0, wait_writer(&w));
+	ASSERT_EQ(0, op_join(&w));
 	EXPECT_EQ(1, w.ret);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.queued_msgs);
@@ -527,7 +453,7 @@ TEST(grow_wakes_blocked_writer)
 /* Growing by two with two blocked writers wakes both, in order. */
 TEST(grow_wakes_all_writers_that_fit)
 {
-	struct writer w[2];
+	struct op w[2];
 	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
@@ -536,13 +462,13 @@ TEST(grow_wakes_all_writers_that_fit)
 	ASSERT_EQ(0, set_cfg(fd, 1, 16));
 	ASSERT_EQ(1, write(fd, "1", 1));
 	ASSERT_EQ(0, start_writer(&w[0], fd, "2"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, start_writer(&w[1], fd, "3"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 2));
+	ASSERT_EQ(0, wait_blocked(fd, false, 2));
 
 	ASSERT_EQ(0, set_cfg(fd, 3, 16));
-	ASSERT_EQ(0, wait_writer(&w[0]));
-	ASSERT_EQ(0, wait_writer(&w[1]));
+	ASSERT_EQ(0, op_join(&w[0]));
+	ASSERT_EQ(0, op_join(&w[1]));
 	EXPECT_EQ(1, w[0].ret);
 	EXPECT_EQ(1, w[1].ret);
 	MPMC_STATS(fd, &st);

@@ -41,17 +41,6 @@ static int drop_privileges(void)
 	return geteuid() == NOBODY ? 0 : -1;
 }
 
-struct limits {
-	unsigned long long max_capacity, max_msg_size, max_channel_bytes;
-};
-
-static void read_limits(struct limits *l)
-{
-	l->max_capacity = mpmc_test_param("max_capacity");
-	l->max_msg_size = mpmc_test_param("max_msg_size");
-	l->max_channel_bytes = mpmc_test_param("max_channel_bytes");
-}
-
 /* The largest message size and capacity whose product fits the limit. */
 static void worst_case(const struct limits *l, __u32 *cap, __u32 *size)
 {
@@ -355,46 +344,20 @@ static long long read_ll(const char *path)
 {
 	char buf[64] = "";
 	long long v;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	if (fd < 0)
+	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	if (sscanf(buf, "%lld", &v) != 1)
 		return -1;
 	return v;
 }
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 static bool has_word(const char *path, const char *word)
 {
 	char buf[512] = "", *tok, *save;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	if (fd < 0)
+	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
 		if (!strcmp(tok, word))
 			return true;
@@ -467,7 +430,7 @@ static void memcg_enable(struct __test_metadata *_metadata, bool *mounted)
 		SKIP(return, "no memory controller (CONFIG_MEMCG)");
 	}
 	if (!has_word(CGROOT "/cgroup.subtree_control", "memory"))
-		ASSERT_EQ(0, write_str(CGROOT "/cgroup.subtree_control", "+memory"));
+		ASSERT_EQ(0, write_file(CGROOT "/cgroup.subtree_control", "+memory", 0));
 }
 
 /* memory.current of the child's cgroup at each step of memcg_child(). */
@@ -496,7 +459,7 @@ static void memcg_measure(struct __test_metadata *_metadata, __u32 cap,
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-		if (write_str(path, "0"))
+		if (write_file(path, "0", 0))
 			_exit(89);
 		memcg_child(go[0], done[1], cap, size);
 	}

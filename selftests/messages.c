@@ -23,22 +23,9 @@
 
 static char bigbuf[BIG];
 
-/* Hidden from the compiler so that it does not warn about the bad access. */
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int open_nb(void)
 {
 	return mpmc_test_open(O_RDWR | O_NONBLOCK);
-}
-
-static int fionread(int fd)
-{
-	int n = -1;
-
-	if (ioctl(fd, FIONREAD, &n))
-		return -1;
-	return n;
 }
 
 static void noop_handler(int sig)
@@ -59,18 +46,6 @@ static void arm_guard(unsigned int sec)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	alarm(sec);
-}
-
-/* A page that is certainly not mapped. */
-static void *unmapped_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	munmap(p, 4096);
-	return p;
 }
 
 /* Fill @buf with the pattern of message @seq. */

@@ -21,115 +21,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-/* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000
-
-/* One read() or write() run in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[4096];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	op->len = len;
-	if (wr && msg)
-		memcpy(op->buf, msg, len);
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int start_reader(struct op *op, int fd)
-{
-	return op_start(op, fd, false, NULL, sizeof(op->buf));
-}
-
-static int start_writer(struct op *op, int fd, const char *msg)
-{
-	return op_start(op, fd, true, msg, strlen(msg));
-}
-
-/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
-static int op_join(struct op *op)
-{
-	struct timespec ts;
-	int ret;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ret = pthread_timedjoin_np(op->th, NULL, &ts);
-	if (ret)
-		pthread_detach(op->th);
-	return ret;
-}
-
-static int write_str(int fd, const char *s)
-{
-	ssize_t n = write(fd, s, strlen(s));
-
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/*
- * Read one message into @buf as a C string with a bounded wait (a thread),
- * so that a read that never returns fails the test instead of hanging it.
- * Returns the length, 0 at EOF, -1 with errno set (ETIMEDOUT if it hung).
- */
-static ssize_t read_str(int fd, char *buf, size_t size)
-{
-	struct op *op = malloc(sizeof(*op));
-	ssize_t ret;
-
-	if (!op)
-		return -1;
-	if (op_start(op, fd, false, NULL, size - 1)) {
-		free(op);
-		return -1;
-	}
-	if (op_join(op)) {
-		/* Leak @op: the thread still owns it. */
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	ret = op->ret;
-	if (ret < 0) {
-		errno = op->err;
-	} else {
-		memcpy(buf, op->buf, ret);
-		buf[ret] = '\0';
-	}
-	free(op);
-	return ret;
-}
-
-static int new_endpoint(int fd, __u32 roles, __u32 flags)
-{
-	struct mpmc_endpoint ep = { .roles = roles, .flags = flags };
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
 static int shut(int fd, unsigned long how)
 {
 	return ioctl(fd, MPMC_IOC_SHUTDOWN, how);
@@ -265,7 +156,7 @@ TEST(shut_wr_wakes_blocked_reader)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd));
+	ASSERT_EQ(0, start_reader(&rd, fd, OP_BUF));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&rd));
@@ -375,7 +266,7 @@ TEST(shut_rd_wakes_blocked_reader)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd));
+	ASSERT_EQ(0, start_reader(&rd, fd, OP_BUF));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&rd));
@@ -482,9 +373,9 @@ TEST(shutdown_from_any_endpoint)
 	ASSERT_EQ(0, default_sigpipe());
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
 
 	/* A receive-only file may close the sending side, and vice versa. */
@@ -512,7 +403,7 @@ TEST(endpoint_send_only)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 	EXPECT_EQ(O_WRONLY, fcntl(tx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
@@ -541,7 +432,7 @@ TEST(endpoint_recv_only)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
 	EXPECT_EQ(O_RDONLY, fcntl(rx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
@@ -571,7 +462,7 @@ TEST(endpoint_both_roles)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_RDWR, fcntl(ep, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
@@ -605,20 +496,20 @@ TEST(endpoint_flags)
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
 
-	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_CLOEXEC);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
 	close(ep);
 
-	ep = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
 	close(ep);
 
 	/* O_NONBLOCK on the endpoint only, not on the original. */
-	ep = new_endpoint(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	ep = new_ep_exact(fd, MPMC_ROLE_RECV, O_NONBLOCK);
 	ASSERT_LE(0, ep);
 	fl = fcntl(ep, F_GETFL);
 	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
@@ -629,7 +520,7 @@ TEST(endpoint_flags)
 	EXPECT_EQ(EAGAIN, errno);
 	close(ep);
 
-	ep = new_endpoint(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
 	ASSERT_LE(0, ep);
 	fl = fcntl(ep, F_GETFL);
 	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
@@ -696,29 +587,29 @@ TEST(endpoint_role_not_held)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 
-	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND, 0));
+	EXPECT_EQ(-1, new_ep_exact(rx, MPMC_ROLE_SEND, 0));
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(-1, new_ep_exact(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(-1, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(-1, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	EXPECT_EQ(EPERM, errno);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.send_files);
 	EXPECT_EQ(2, st.recv_files);
 
 	/* The roles a file has can be handed on. */
-	ep = new_endpoint(rx, MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(rx, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_RDONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
 	close(ep);
-	ep = new_endpoint(tx, MPMC_ROLE_SEND, 0);
+	ep = new_ep_exact(tx, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_WRONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
 	close(ep);
@@ -746,7 +637,7 @@ TEST(open_rdonly_is_born_eof)
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(-1, write(fd, "x", 1));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_SEND, 0));
+	EXPECT_EQ(-1, new_ep_exact(fd, MPMC_ROLE_SEND, 0));
 	EXPECT_EQ(EPERM, errno);
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
@@ -773,7 +664,7 @@ TEST(open_wronly_is_born_epipe)
 	EXPECT_FALSE(sigpipe_pending());
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_RECV, 0));
+	EXPECT_EQ(-1, new_ep_exact(fd, MPMC_ROLE_RECV, 0));
 	EXPECT_EQ(EPERM, errno);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -792,9 +683,9 @@ TEST(last_sender_close_drains_then_eof)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
 	ASSERT_EQ(0, write_str(fd, "a"));
 
@@ -831,9 +722,9 @@ TEST(last_sender_close_wakes_reader)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
-	ASSERT_EQ(0, start_reader(&rd, rx));
+	ASSERT_EQ(0, start_reader(&rd, rx, OP_BUF));
 	ASSERT_EQ(0, wait_blocked(rx, true, 1));
 	close(fd);
 	ASSERT_EQ(0, op_join(&rd));
@@ -853,7 +744,7 @@ TEST(last_receiver_close_epipe)
 	ASSERT_EQ(0, default_sigpipe());
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 	ASSERT_EQ(0, write_str(tx, "a"));
 	ASSERT_EQ(0, start_writer(&wr, tx, "b"));
@@ -886,9 +777,9 @@ TEST(producer_exit_gives_eof)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
 	close(fd);
 
@@ -928,9 +819,9 @@ TEST(producer_killed_gives_eof)
 
 	fd = mpmc_test_open_cfg(3, 64);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
 	close(fd);
 

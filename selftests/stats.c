@@ -17,11 +17,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define WAIT_MS		10000	/* generous: the guest is emulated */
-
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int get_stats(int fd, struct mpmc_stats *st)
 {
 	memset(st, 0xa5, sizeof(*st));
@@ -36,64 +31,6 @@ static bool reserved_zero(const struct mpmc_stats *st)
 		if (st->reserved[i])
 			return false;
 	return true;
-}
-
-static int new_endpoint(int fd, __u32 roles)
-{
-	struct mpmc_endpoint ep = { .roles = roles, .flags = O_CLOEXEC };
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
-/* One blocking read() or write() in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[64];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = errno;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	if (wr) {
-		op->len = strlen(msg);
-		memcpy(op->buf, msg, op->len);
-	} else {
-		op->len = sizeof(op->buf);
-	}
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int op_join(struct op *op)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (!atomic_load(&op->done)) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return pthread_join(op->th, NULL);
 }
 
 TEST(fresh_channel)
@@ -263,19 +200,19 @@ TEST(endpoints_are_counted)
 	int snd, rcv, both;
 
 	ASSERT_LE(0, fd);
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(2U, st.send_files);
 	EXPECT_EQ(1U, st.recv_files);
 
-	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rcv);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(2U, st.send_files);
 	EXPECT_EQ(2U, st.recv_files);
 
-	both = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV);
+	both = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, both);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(3U, st.send_files);
@@ -314,8 +251,8 @@ TEST(last_sender_gone_sets_shut_wr)
 	int snd, rcv;
 
 	ASSERT_LE(0, fd);
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
-	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
+	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_LE(0, rcv);
 	close(fd);
@@ -372,9 +309,9 @@ TEST(blocked_receivers)
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, op_start(&r[0], fd, false, NULL));
+	ASSERT_EQ(0, start_reader(&r[0], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	ASSERT_EQ(0, op_start(&r[1], fd, false, NULL));
+	ASSERT_EQ(0, start_reader(&r[1], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(2U, st.blocked_receivers);
@@ -408,7 +345,7 @@ TEST(blocked_senders)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(fd, "1", 1));
-	ASSERT_EQ(0, op_start(&w, fd, true, "22"));
+	ASSERT_EQ(0, start_writer(&w, fd, "22"));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(1U, st.blocked_senders);
@@ -535,7 +472,7 @@ TEST(fdinfo_matches_stats)
 	ASSERT_FDINFO_MATCHES(fd);
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_EQ(5, write(fd, "11111", 5));
 	ASSERT_EQ(7, write(snd, "2222222", 7));
@@ -576,13 +513,13 @@ TEST(fdinfo_blocked_counts)
 
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
-	ASSERT_EQ(0, op_start(&r, a, false, NULL));
+	ASSERT_EQ(0, start_reader(&r, a, 64));
 	ASSERT_EQ(0, wait_blocked(a, true, 1));
 	ASSERT_FDINFO_MATCHES(a);
 
 	ASSERT_EQ(0, ioctl(b, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(b, "1", 1));
-	ASSERT_EQ(0, op_start(&w, b, true, "2"));
+	ASSERT_EQ(0, start_writer(&w, b, "2"));
 	ASSERT_EQ(0, wait_blocked(b, false, 1));
 	ASSERT_FDINFO_MATCHES(b);
 

@@ -5,8 +5,8 @@
  * closed it unloads cleanly, /dev/mpmc goes away, and it loads again from
  * $MPMC_KO with the same parameters.
  *
- * Named to sort last: the runner runs programs in directory order and this
- * one unloads the module. Whatever happens (failed assertion, test killed
+ * It unloads the module, so run-all.sh runs it after the programs that
+ * need the module (its list "last"). Whatever happens (failed assertion, test killed
  * by its timeout), the module is loaded again before the program exits:
  * by the fixture teardown in the test child and by an atexit() handler in
  * the harness parent. Needs root and $MPMC_KO; skipped otherwise.
@@ -20,92 +20,10 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define MOD_NAME	"mpmc"
-#define MOD_SYSFS	"/sys/module/" MOD_NAME
-#define WAIT_MS		10000
-
-static const char *ko_path;
-static char mod_params[256];
-static unsigned long long saved[3];
-static const char *const param_names[3] = {
-	"max_capacity", "max_msg_size", "max_channel_bytes",
-};
-
-static bool module_loaded(void)
-{
-	return access(MOD_SYSFS, F_OK) == 0;
-}
-
-static bool dev_exists(void)
-{
-	return access(MPMC_DEV, F_OK) == 0;
-}
-
-/* Wait up to WAIT_MS for /dev/mpmc to be present (@want) or absent. */
-static bool wait_dev(bool want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (dev_exists() != want) {
-		if (now_ms() > end)
-			return false;
-		usleep(10000);
-	}
-	return true;
-}
-
-static int unload_module(void)
-{
-	return syscall(SYS_delete_module, MOD_NAME, O_NONBLOCK);
-}
-
-/* Load $MPMC_KO with the parameters it had when this program started. */
-static int load_module(void)
-{
-	int fd, ret, err;
-
-	if (!ko_path)
-		return -1;
-	fd = open(ko_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ret = syscall(SYS_finit_module, fd, mod_params, 0);
-	err = errno;
-	close(fd);
-	if (ret && err != EEXIST) {
-		errno = err;
-		return -1;
-	}
-	return wait_dev(true) ? 0 : -1;
-}
-
-static void ensure_loaded(void)
-{
-	if (geteuid() != 0 || !ko_path)
-		return;
-	if (!module_loaded() && load_module())
-		fprintf(stderr, "# could not reload %s: %s\n", ko_path,
-			strerror(errno));
-}
-
 /* Runs in the harness parent before any test is forked. */
 static void __attribute__((constructor)) lifecycle_init(void)
 {
-	size_t off = 0;
-	unsigned int i;
-
-	ko_path = getenv("MPMC_KO");
-	if (ko_path && !*ko_path)
-		ko_path = NULL;
-	for (i = 0; i < 3; i++) {
-		saved[i] = mpmc_test_param(param_names[i]);
-		if (saved[i] && off < sizeof(mod_params))
-			off += snprintf(mod_params + off, sizeof(mod_params) - off,
-					"%s%s=%llu", off ? " " : "",
-					param_names[i], saved[i]);
-	}
-	/* Children leave through _exit(), so only the parent runs this. */
-	atexit(ensure_loaded);
+	mod_init();
 }
 
 FIXTURE(lifecycle)
@@ -119,26 +37,26 @@ FIXTURE_SETUP(lifecycle)
 		self->skip_why = "needs root";
 		return;
 	}
-	if (!ko_path) {
+	if (!mod_ko) {
 		self->skip_why = "$MPMC_KO not set";
 		return;
 	}
-	if (access(ko_path, R_OK)) {
+	if (access(mod_ko, R_OK)) {
 		self->skip_why = "$MPMC_KO not readable";
 		return;
 	}
-	if (!module_loaded())
-		ASSERT_EQ(0, load_module());
-	ASSERT_TRUE(wait_dev(true));
+	if (!mod_loaded())
+		ASSERT_EQ(0, mod_load());
+	ASSERT_TRUE(wait_dev(true, WAIT_MS));
 }
 
 FIXTURE_TEARDOWN(lifecycle)
 {
 	if (self->skip_why)
 		return;
-	ensure_loaded();
-	EXPECT_TRUE(module_loaded());
-	EXPECT_TRUE(wait_dev(true));
+	mod_ensure_loaded();
+	EXPECT_TRUE(mod_loaded());
+	EXPECT_TRUE(wait_dev(true, WAIT_MS));
 }
 
 #define SKIP_IF_NEEDED() do {						\
@@ -149,11 +67,11 @@ FIXTURE_TEARDOWN(lifecycle)
 /* delete_module must fail because the module is in use (6.1: EWOULDBLOCK). */
 #define ASSERT_UNLOAD_BUSY() do {					\
 	errno = 0;							\
-	ASSERT_EQ(-1, unload_module()) {				\
+	ASSERT_EQ(-1, mod_unload()) {					\
 		TH_LOG("module unloaded with a channel still open");	\
 	}								\
 	ASSERT_EQ(EWOULDBLOCK, errno);					\
-	ASSERT_TRUE(module_loaded());					\
+	ASSERT_TRUE(mod_loaded());					\
 	ASSERT_TRUE(dev_exists());					\
 } while (0)
 
@@ -251,7 +169,7 @@ TEST_F(lifecycle, unload_after_close_and_reload)
 	end = now_ms() + WAIT_MS;
 	for (;;) {
 		errno = 0;
-		ret = unload_module();
+		ret = mod_unload();
 		if (!ret || errno != EWOULDBLOCK || now_ms() > end)
 			break;
 		usleep(50000);
@@ -259,20 +177,20 @@ TEST_F(lifecycle, unload_after_close_and_reload)
 	ASSERT_EQ(0, ret) {
 		TH_LOG("delete_module: %s", strerror(errno));
 	}
-	EXPECT_FALSE(module_loaded());
-	EXPECT_TRUE(wait_dev(false));
+	EXPECT_FALSE(mod_loaded());
+	EXPECT_TRUE(wait_dev(false, WAIT_MS));
 	errno = 0;
 	EXPECT_EQ(-1, open(MPMC_DEV, O_RDWR | O_CLOEXEC));
 	EXPECT_EQ(ENOENT, errno);
 
 	/* And back. */
-	ASSERT_EQ(0, load_module()) {
-		TH_LOG("finit_module(%s): %s", ko_path, strerror(errno));
+	ASSERT_EQ(0, mod_load()) {
+		TH_LOG("finit_module(%s): %s", mod_ko, strerror(errno));
 	}
-	ASSERT_TRUE(module_loaded());
+	ASSERT_TRUE(mod_loaded());
 	for (i = 0; i < 3; i++)
-		if (saved[i])
-			EXPECT_EQ(saved[i], mpmc_test_param(param_names[i]));
+		if (mod_saved[i])
+			EXPECT_EQ(mod_saved[i], mpmc_test_param(mod_param_names[i]));
 
 	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
 	ASSERT_LE(0, fd);
