@@ -48,9 +48,7 @@ TEST(read_blocks_until_write)
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
-	EXPECT_EQ(1, st.total_received);
+	EXPECT_TOTALS(st, 0, 1, 1);
 	close(fd);
 }
 
@@ -75,21 +73,16 @@ TEST(write_blocks_until_read)
 	EXPECT_EQ(2, st.queued_msgs);
 	EXPECT_EQ(2, st.total_sent);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m0", buf);
+	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(2, wr.ret);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m1", buf);
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m2", buf);
+	CHECK_READ_STR(fd, buf, "m1");
+	CHECK_READ_STR(fd, buf, "m2");
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(3, st.total_received);
+	EXPECT_TOTALS(st, 0, 3, 3);
 	close(fd);
 }
 
@@ -117,10 +110,8 @@ TEST(nonblock_at_open)
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(0, st.blocked_senders);
 
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("b", buf);
+	CHECK_READ_STR(fd, buf, "a");
+	CHECK_READ_STR(fd, buf, "b");
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(EAGAIN, errno);
 
@@ -159,12 +150,10 @@ TEST(nonblock_fcntl_toggle)
 	ASSERT_EQ(0, start_writer(&wr, fd, "y"));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	EXPECT_FALSE(op_done(&wr));
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("x", buf);
+	CHECK_READ_STR(fd, buf, "x");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(1, wr.ret);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("y", buf);
+	CHECK_READ_STR(fd, buf, "y");
 
 	/* ... and a read on the empty channel sleeps. */
 	ASSERT_EQ(0, start_reader(&rd, fd, 64));
@@ -205,8 +194,7 @@ TEST(signal_interrupts_blocked_read)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(0, st.total_received);
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("after", buf);
+	CHECK_READ_STR(fd, buf, "after");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.total_received);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -238,8 +226,7 @@ TEST(signal_interrupts_blocked_write)
 	EXPECT_EQ(5, st.queued_bytes);
 	EXPECT_EQ(1, st.total_sent);
 
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("first", buf);
+	CHECK_READ_STR(fd, buf, "first");
 	/* The interrupted message was never enqueued, not even now. */
 	usleep(SETTLE_US);
 	MPMC_STATS(fd, &st);
@@ -248,8 +235,7 @@ TEST(signal_interrupts_blocked_write)
 	/* Non-blocking: a wrongly queued message must not hang the test. */
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, write_str(fd, "next"));
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("next", buf);
+	CHECK_READ_STR(fd, buf, "next");
 	close(fd);
 }
 
@@ -308,12 +294,10 @@ TEST(sa_restart_blocked_write)
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
 
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("first", buf);
+	CHECK_READ_STR(fd, buf, "first");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(6, wr.ret);
-	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("second", buf);
+	CHECK_READ_STR(fd, buf, "second");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -365,8 +349,7 @@ TEST(blocked_writers_enqueue_in_order)
 		ASSERT_EQ(0, start_writer(&wr[i], fd, msg));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("full", buf);
+	CHECK_READ_STR(fd, buf, "full");
 	for (i = 0; i < NFIFO; i++) {
 		snprintf(msg, sizeof(msg), "msg %d", i);
 		ASSERT_EQ((ssize_t)strlen(msg), read_str(fd, buf, sizeof(buf)));
@@ -378,9 +361,7 @@ TEST(blocked_writers_enqueue_in_order)
 	}
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(NFIFO + 1, st.total_sent);
-	EXPECT_EQ(NFIFO + 1, st.total_received);
+	EXPECT_TOTALS(st, 0, NFIFO + 1, NFIFO + 1);
 	close(fd);
 }
 
@@ -389,19 +370,10 @@ TEST(blocked_writers_enqueue_in_order)
 /* voluntary_ctxt_switches of thread @tid: each sleep counts one; -1 on error. */
 static long vcsw(pid_t tid)
 {
-	char path[64], line[128];
-	long v = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return scan_file(path, "voluntary_ctxt_switches: %lld", -1);
 }
 
 static int count_done(struct op *ops, int n)

@@ -253,12 +253,9 @@ TEST(set_ebusy_shrink_below_queued)
 	EXPECT_EQ(-1, write(fd, "d", 1));
 	EXPECT_EQ(EAGAIN, errno);
 
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('a', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('b', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('c', buf[0]);
+	CHECK_READ(fd, buf, "a");
+	CHECK_READ(fd, buf, "b");
+	CHECK_READ(fd, buf, "c");
 	close(fd);
 }
 
@@ -441,12 +438,9 @@ TEST(grow_wakes_blocked_writer)
 	EXPECT_EQ(0U, st.blocked_senders);
 	EXPECT_EQ(3U, st.capacity);
 
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('3', buf[0]);
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
+	CHECK_READ(fd, buf, "3");
 	close(fd);
 }
 
@@ -474,12 +468,9 @@ TEST(grow_wakes_all_writers_that_fit)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.queued_msgs);
 	EXPECT_EQ(0U, st.blocked_senders);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('3', buf[0]);
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
+	CHECK_READ(fd, buf, "3");
 	close(fd);
 }
 
@@ -489,10 +480,8 @@ TEST(config_efault)
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, gone);
-	ASSERT_EQ(0, munmap(gone, 4096));
+	gone = unmapped_page();
+	ASSERT_NE(NULL, gone);
 	ASSERT_EQ(0, set_cfg(fd, 5, 50));
 
 	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));

@@ -63,21 +63,6 @@ static ssize_t recv_str(int fd, char *buf)
 	return v.len;
 }
 
-/* An epoll set watching @fd for @events; -1 on error. */
-static int epoll_on(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep < 0)
-		return -1;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		return -1;
-	}
-	return ep;
-}
-
 /* Events pending on @ep within @ms milliseconds (0: none). */
 static unsigned int epoll_poll(int ep, int ms)
 {
@@ -200,7 +185,7 @@ static int spin_start(struct spinner *s, int fd, enum spin_kind kind,
 	s->msg = msg;
 	s->ep = -1;
 	if (kind == S_EPOLL_READ) {
-		s->ep = epoll_on(fd, EPOLLIN);
+		s->ep = epoll_for(fd, EPOLLIN);
 		if (s->ep < 0)
 			return -1;
 	}
@@ -275,7 +260,7 @@ static void spinners_round(struct __test_metadata *_metadata, int round)
 	ASSERT_LE(0, fd);
 	nb = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
 	ASSERT_LE(0, nb);
-	ep = epoll_on(nb, EPOLLOUT);
+	ep = epoll_for(nb, EPOLLOUT);
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 
@@ -388,7 +373,7 @@ TEST(blocked_readers_before_pollers)
 	ASSERT_LE(0, fd);
 	nb = new_ep(fd, MPMC_ROLE_RECV, O_NONBLOCK);
 	ASSERT_LE(0, nb);
-	ep = epoll_on(nb, EPOLLIN);
+	ep = epoll_for(nb, EPOLLIN);
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 	/* io_uring parks a READ only on a blocking file: use @fd. */
@@ -542,9 +527,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	EXPECT_EQ(0, atomic_load(&ep_rd.other));
 
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(4U, st.total_sent);
-	EXPECT_EQ(4U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	close(nb);
 	close(fd);
 }

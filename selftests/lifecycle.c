@@ -87,8 +87,7 @@ TEST_F(lifecycle, busy_while_channel_open)
 
 	/* The channel is untouched. */
 	ASSERT_EQ(2, write(fd, "ok", 2));
-	ASSERT_EQ(2, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "ok", 2));
+	CHECK_READ(fd, buf, "ok");
 	close(fd);
 
 	/* O_RDONLY and O_WRONLY channels pin the module too. */
@@ -127,8 +126,7 @@ TEST_F(lifecycle, busy_while_only_endpoint_open)
 		/* The endpoint still works on its channel. */
 		if (roles[i] == (MPMC_ROLE_SEND | MPMC_ROLE_RECV)) {
 			ASSERT_EQ(2, write(efd, "ep", 2));
-			ASSERT_EQ(2, read(efd, buf, sizeof(buf)));
-			EXPECT_EQ(0, memcmp(buf, "ep", 2));
+			CHECK_READ(efd, buf, "ep");
 		} else {
 			struct mpmc_stats st;
 
@@ -198,8 +196,7 @@ TEST_F(lifecycle, unload_after_close_and_reload)
 	EXPECT_EQ(64U, cfg.capacity);
 	EXPECT_EQ(4096U, cfg.max_msg_size);
 	ASSERT_EQ(5, write(fd, "again", 5));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "again", 5));
+	CHECK_READ(fd, buf, "again");
 	close(fd);
 }
 

@@ -302,8 +302,7 @@ TEST(cannot_reach_another_users_channel)
 	EXPECT_EQ(0ULL, st.total_received);
 	EXPECT_EQ(1U, st.send_files);
 	EXPECT_EQ(1U, st.recv_files);
-	ASSERT_EQ(6, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "secret", 6));
+	CHECK_READ(fd, buf, "secret");
 	close(fd);
 }
 
@@ -333,8 +332,7 @@ TEST(given_channel_works_after_dropping_root)
 		_exit(0);
 	}
 	EXPECT_EQ(0, child_status(pid));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "given", 5));
+	CHECK_READ(fd, buf, "given");
 	close(fd);
 }
 

@@ -77,8 +77,7 @@ TEST(round_trip)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(5, write(fd, "hello", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "hello", 5));
+	CHECK_READ(fd, buf, "hello");
 	EXPECT_EQ(0, buf[5]);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -135,12 +134,10 @@ TEST(one_message_per_read)
 	ASSERT_EQ(3, write(fd, "abc", 3));
 	ASSERT_EQ(5, write(fd, "defgh", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abc", 3));
+	CHECK_READ(fd, buf, "abc");
 	EXPECT_EQ(0, buf[3]);
 	EXPECT_EQ(5, fionread(fd));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "defgh", 5));
+	CHECK_READ(fd, buf, "defgh");
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(EAGAIN, errno);
 	close(fd);
@@ -162,8 +159,7 @@ TEST(writev_gathers_one_message)
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(9U, st.queued_bytes);
 	EXPECT_EQ(9, fionread(fd));
-	ASSERT_EQ(9, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abcdefghi", 9));
+	CHECK_READ(fd, buf, "abcdefghi");
 	close(fd);
 }
 
@@ -228,8 +224,7 @@ TEST(emsgsize_keeps_message)
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, 100));
 	EXPECT_EQ(0, memcmp(buf, msg, 100));
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "two", 3));
+	CHECK_READ(fd, buf, "two");
 	close(fd);
 }
 
@@ -376,8 +371,7 @@ TEST(zero_read)
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(3U, st.queued_bytes);
 	EXPECT_EQ(0U, st.total_received);
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abc", 3));
+	CHECK_READ(fd, buf, "abc");
 	close(fd);
 }
 
@@ -413,8 +407,7 @@ TEST(efault_write)
 
 	/* The channel still works and holds only the good message. */
 	ASSERT_EQ(4, write(fd, "good", 4));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "good", 4));
+	CHECK_READ(fd, buf, "good");
 	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(EAGAIN, errno);
 	munmap(two, 4096);
@@ -462,12 +455,9 @@ TEST(efault_read_keeps_head)
 
 	ASSERT_EQ(5, write(fd, "third", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "first", 5));
-	ASSERT_EQ(6, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "second", 6));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "third", 5));
+	CHECK_READ(fd, buf, "first");
+	CHECK_READ(fd, buf, "second");
+	CHECK_READ(fd, buf, "third");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.total_received);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -505,8 +495,7 @@ TEST(efault_read_partial)
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, msg, 100));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "next", 4));
+	CHECK_READ(fd, buf, "next");
 	munmap(two, 4096);
 	close(fd);
 }
@@ -527,10 +516,8 @@ TEST(efault_read_full_channel)
 	/* No room was freed by the failed read. */
 	EXPECT_EQ(-1, write(fd, "3", 1));
 	EXPECT_EQ(EAGAIN, errno);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
 	close(fd);
 }
 
@@ -678,16 +665,14 @@ TEST(each_open_is_a_new_channel)
 	EXPECT_EQ(-1, read(b, buf, sizeof(buf)));
 	EXPECT_EQ(EAGAIN, errno);
 	ASSERT_EQ(2, write(b, "BB", 2));
-	ASSERT_EQ(2, read(b, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "BB", 2));
+	CHECK_READ(b, buf, "BB");
 	MPMC_STATS(a, &sa);
 	MPMC_STATS(b, &sb);
 	EXPECT_EQ(1U, sa.queued_msgs);
 	EXPECT_EQ(1U, sa.total_sent);
 	EXPECT_EQ(0U, sb.queued_msgs);
 	EXPECT_EQ(1U, sb.total_received);
-	ASSERT_EQ(3, read(a, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "AAA", 3));
+	CHECK_READ(a, buf, "AAA");
 	close(a);
 	close(b);
 }
@@ -703,16 +688,13 @@ TEST(shared_by_dup)
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(4, write(fd, "ping", 4));
 	EXPECT_EQ(4, fionread(fd2));
-	ASSERT_EQ(4, read(fd2, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "ping", 4));
+	CHECK_READ(fd2, buf, "ping");
 	ASSERT_EQ(4, write(fd2, "pong", 4));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	CHECK_READ(fd, buf, "pong");
 	/* Closing one descriptor leaves the channel to the other. */
 	close(fd);
 	ASSERT_EQ(3, write(fd2, "end", 3));
-	ASSERT_EQ(3, read(fd2, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "end", 3));
+	CHECK_READ(fd2, buf, "end");
 	close(fd2);
 }
 
@@ -766,9 +748,7 @@ TEST(shared_by_fork)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(4U, st.total_sent);
-	EXPECT_EQ(4U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	/* The children's exits did not shut the channel down. */
 	EXPECT_EQ(0U, st.shutdown);
 	EXPECT_EQ(1U, st.send_files);

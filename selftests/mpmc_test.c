@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -226,13 +227,51 @@ int read_line(const char *path, char *buf, size_t size)
 int write_file(const char *path, const char *s, int oflags)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC | oflags);
-	ssize_t n;
+	ssize_t n = -1;
 
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
+	if (fd >= 0) {
+		n = write(fd, s, strlen(s));
+		close(fd);
+	}
 	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/**
+ * scan_file() - a number from the first matching line of a text file
+ * @path: the file
+ * @fmt: a sscanf() format with one %lld, e.g. "voluntary_ctxt_switches: %lld"
+ * @none: what to return when the file or the line is missing
+ *
+ * Return: the number of the first line @fmt matches, else @none.
+ */
+long long scan_file(const char *path, const char *fmt, long long none)
+{
+	char line[512];
+	long long v;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return none;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &v) == 1) {
+			fclose(f);
+			return v;
+		}
+	fclose(f);
+	return none;
+}
+
+/* An epoll instance watching @fd for @events; -1 on error. */
+int epoll_for(int fd, unsigned int events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+		close(ep);
+		ep = -1;
+	}
+	return ep;
 }
 
 /* SIGUSR1s handled since set_sigusr1(). */

@@ -65,6 +65,8 @@ long long now_ms(void);
 ssize_t read_file(const char *path, char *buf, size_t size);
 int read_line(const char *path, char *buf, size_t size);
 int write_file(const char *path, const char *s, int oflags);
+long long scan_file(const char *path, const char *fmt, long long none);
+int epoll_for(int fd, unsigned int events);
 
 extern atomic_int sig_count;
 int set_sigusr1(bool restart);
@@ -161,5 +163,27 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 /* Fetch the stats of @fd's channel; aborts the test on failure. */
 #define MPMC_STATS(fd, st) \
 	ASSERT_EQ(0, ioctl((fd), MPMC_IOC_GET_STATS, (st)))
+
+/* Expect queued_msgs, total_sent and total_received of stats @st. */
+#define EXPECT_TOTALS(st, queued, sent, received) do {			\
+	EXPECT_EQ(queued, (st).queued_msgs);				\
+	EXPECT_EQ(sent, (st).total_sent);				\
+	EXPECT_EQ(received, (st).total_received);			\
+} while (0)
+
+/*
+ * read() one message from @fd into the array @buf: assert that it is as
+ * long as the string literal @s, expect the same bytes.
+ */
+#define CHECK_READ(fd, buf, s) do {					\
+	ASSERT_EQ((ssize_t)sizeof(s) - 1, read((fd), (buf), sizeof(buf)));	\
+	EXPECT_EQ(0, memcmp((buf), (s), sizeof(s) - 1));		\
+} while (0)
+
+/* The same through read_str() (bounded wait, NUL-terminated @buf). */
+#define CHECK_READ_STR(fd, buf, s) do {					\
+	ASSERT_EQ((ssize_t)sizeof(s) - 1, read_str((fd), (buf), sizeof(buf)));	\
+	EXPECT_STREQ((s), (buf));					\
+} while (0)
 
 #endif /* MPMC_TEST_H */

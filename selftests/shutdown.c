@@ -189,8 +189,7 @@ TEST(shut_wr_wakes_blocked_writer)
 	EXPECT_EQ(0, st.blocked_senders);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
+	CHECK_READ_STR(fd, buf, "a");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	close(fd);
 }
@@ -229,9 +228,7 @@ TEST(shut_rd_discards_and_refuses)
 	EXPECT_EQ(EPIPE, errno);
 
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(0, st.total_received);
+	EXPECT_TOTALS(st, 0, 3, 0);
 	close(fd);
 }
 
@@ -315,13 +312,11 @@ TEST(shutdown_repeat_is_noop)
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(2, st.queued_msgs);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m0", buf);
+	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m1", buf);
+	CHECK_READ_STR(fd, buf, "m1");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
@@ -358,10 +353,8 @@ TEST(shutdown_bad_argument)
 	EXPECT_EQ(0, st.shutdown);
 	EXPECT_EQ(1, st.queued_msgs);
 	ASSERT_EQ(0, write_str(fd, "more"));
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("keep", buf);
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("more", buf);
+	CHECK_READ_STR(fd, buf, "keep");
+	CHECK_READ_STR(fd, buf, "more");
 	close(fd);
 }
 
@@ -413,8 +406,7 @@ TEST(endpoint_send_only)
 	EXPECT_EQ(-1, read(tx, buf, sizeof(buf)));
 	EXPECT_EQ(EBADF, errno);
 	ASSERT_EQ(0, write_str(tx, "via tx"));
-	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("via tx", buf);
+	CHECK_READ_STR(fd, buf, "via tx");
 
 	close(tx);
 	MPMC_STATS(fd, &st);
@@ -444,8 +436,7 @@ TEST(endpoint_recv_only)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	ASSERT_EQ(0, write_str(fd, "to rx"));
-	ASSERT_EQ(5, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("to rx", buf);
+	CHECK_READ_STR(rx, buf, "to rx");
 
 	close(rx);
 	MPMC_STATS(fd, &st);
@@ -471,10 +462,8 @@ TEST(endpoint_both_roles)
 
 	ASSERT_EQ(0, write_str(ep, "one"));
 	ASSERT_EQ(0, write_str(fd, "two"));
-	ASSERT_EQ(3, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("one", buf);
-	ASSERT_EQ(3, read_str(ep, buf, sizeof(buf)));
-	EXPECT_STREQ("two", buf);
+	CHECK_READ_STR(fd, buf, "one");
+	CHECK_READ_STR(ep, buf, "two");
 
 	/* The original can go; the endpoint keeps the channel whole. */
 	close(fd);
@@ -483,8 +472,7 @@ TEST(endpoint_both_roles)
 	EXPECT_EQ(1, st.recv_files);
 	EXPECT_EQ(0, st.shutdown);
 	ASSERT_EQ(0, write_str(ep, "three"));
-	ASSERT_EQ(5, read_str(ep, buf, sizeof(buf)));
-	EXPECT_STREQ("three", buf);
+	CHECK_READ_STR(ep, buf, "three");
 	close(ep);
 }
 
@@ -705,10 +693,8 @@ TEST(last_sender_close_drains_then_eof)
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(2, st.queued_msgs);
 
-	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
-	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("b", buf);
+	CHECK_READ_STR(rx, buf, "a");
+	CHECK_READ_STR(rx, buf, "b");
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
 	close(rx);
@@ -952,8 +938,7 @@ TEST(scm_rights_passes_channel)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("pong", buf);
+	CHECK_READ_STR(fd, buf, "pong");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(2, st.total_received);

@@ -328,9 +328,7 @@ TEST(blocked_receivers)
 	EXPECT_EQ(1, r[1].ret);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(0U, st.blocked_receivers);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(2U, st.total_sent);
-	EXPECT_EQ(2U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 2U, 2U);
 	close(fd);
 }
 
@@ -539,10 +537,8 @@ TEST(stats_efault)
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, gone);
-	ASSERT_EQ(0, munmap(gone, 4096));
+	gone = unmapped_page();
+	ASSERT_NE(NULL, gone);
 	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));

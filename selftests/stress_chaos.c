@@ -210,18 +210,6 @@ static void verify(int slot, const long *above, unsigned char *buf, size_t n)
 	atomic_fetch_add(&g->recv_by[my_method], 1);
 }
 
-static int epoll_for(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		ep = -1;
-	}
-	return ep;
-}
-
 /* epoll_wait with a short timeout; false on a real error. */
 static bool wait_ready(int ep)
 {

@@ -139,18 +139,6 @@ static bool wait_ready(struct ctx *c, struct worker *w, int ep)
 	return false;
 }
 
-static int epoll_for(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		ep = -1;
-	}
-	return ep;
-}
-
 /* --- Producers --------------------------------------------------------- */
 
 static void produce_block(struct ctx *c, struct worker *w, uint32_t *rnd)

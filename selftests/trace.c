@@ -433,19 +433,10 @@ static int my_tid(void)
 /* The "id:" line of /proc/self/fdinfo/@fd; 0 if there is none. */
 static unsigned long long chan_id(int fd)
 {
-	unsigned long long id = 0;
-	char path[64], line[128];
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "id:\t%llu", &id) == 1)
-			break;
-	fclose(f);
-	return id;
+	return scan_file(path, "id:\t%lld", 0);
 }
 
 /* Start a blocking read() with a @len byte buffer, or a write() of @len 'w's. */

@@ -37,19 +37,10 @@ static const char *const uring_events[] = {
 /* "Hits: N" of the Totals section of an event's hist file; -1 if none. */
 static long long hist_hits(const char *event)
 {
-	char path[256], line[256];
-	long long hits = -1;
-	FILE *f;
+	char path[256];
 
 	snprintf(path, sizeof(path), TRACEFS "/events/io_uring/%s/hist", event);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " Hits: %lld", &hits) == 1)
-			break;
-	fclose(f);
-	return hits;
+	return scan_file(path, " Hits: %lld", -1);
 }
 
 static void uring_triggers(bool on)
