@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Readiness of /dev/mpmc channels (SPEC section 6): poll(2), select(2) and
- * epoll report exactly what the SPEC says in every state (empty, partly
+ * Readiness of /dev/mpmc channels (mpmc(4), "Readiness"): poll(2), select(2)
+ * and epoll report exactly what mpmc(4) says in every state (empty, partly
  * full, full, shut down either way with and without messages left, last
  * sender or receiver closed, opened without a role), and always agree with
  * the non-blocking read/write made in the same state; a file reports only
@@ -125,7 +125,7 @@ static long vol_switches(pid_t tid)
 }
 
 /*
- * The readiness SPEC section 6 gives a file with @roles when a message is
+ * The readiness mpmc(4) gives a file with @roles when a message is
  * @queued, the channel is @full and/or @shut down (any direction).
  */
 static short want_events(unsigned int roles, bool queued, bool full,

@@ -58,7 +58,7 @@
  * URING_READS: each READ in flight takes at most one message, and at the
  * kill any of them may have completed (CQE posted, or not yet reaped) but
  * not been verified. A READ still parked when its process dies is
- * cancelled and takes nothing (SPEC section 7), and by the time waitpid()
+ * cancelled and takes nothing (mpmc(4), "io_uring"), and by the time waitpid()
  * returns no thread of the process (io-wq ones included) can dequeue any
  * more, so the restarted consumer's order check stays valid too.
  *

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Tracepoints (SPEC 9): mpmc:mpmc_send, mpmc_recv, mpmc_block, mpmc_wake
+ * Tracepoints (mpmc(4), TRACEPOINTS): mpmc:mpmc_send, mpmc_recv, mpmc_block, mpmc_wake
  * and mpmc_shutdown, read back from tracefs after known sequences: sends
  * and receives, a blocked read woken by a write from another thread, a
  * blocked write woken by a read, a blocked reader whose buffer is too

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * io_uring on /dev/mpmc channels (SPEC section 7): READ, WRITE, READV,
+ * io_uring on /dev/mpmc channels (mpmc(4), "io_uring"): READ, WRITE, READV,
  * WRITEV, READ_FIXED/WRITE_FIXED (registered buffers), registered files,
  * an SQPOLL ring, POLL_ADD single-shot and multishot; one SQE moves one
  * whole message (EMSGSIZE leaves it queued); a READ on an empty channel

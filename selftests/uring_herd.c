@@ -289,8 +289,8 @@ static int herd_msgs(int def)
 }
 
 /*
- * The figures the SPEC asks for: 64 READs parked while messages are
- * written one by one. The issue asks for 10,000 messages; the default is
+ * The figures: 64 READs parked while messages are written one by one,
+ * 10,000 messages in the original measurement; the default is
  * 5,000 to keep the program short in an emulated guest (the costs are per
  * message); MPMC_HERD_MSGS=10000 runs the full count.
  */
