@@ -188,14 +188,11 @@ TEST(einval_count)
 	}
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, 0, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, 0, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, MPMC_BATCH_MAX + 1, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, MPMC_BATCH_MAX + 1, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, UINT32_MAX, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, UINT32_MAX, 0));
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 100));
@@ -248,8 +245,7 @@ TEST(einval_flags)
 				.flags = flags[i], .timeout_ns = 0,
 			};
 			errno = 0;
-			EXPECT_EQ(-1, ioctl(fd, cmds[c], &b));
-			EXPECT_EQ(EINVAL, errno);
+			EXPECT_ERRNO(EINVAL, ioctl(fd, cmds[c], &b));
 		}
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
@@ -339,8 +335,7 @@ TEST(einval_recv_prio)
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	op.vec[0].prio = 1;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EINVAL, op.err);
+	EXPECT_OP_ERR(op, EINVAL);
 	EXPECT_MOVED(fd, 5, 5, 0);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 	EXPECT_EQ(BUFSZ, op.vec[1].len);
@@ -380,19 +375,16 @@ TEST(ebadf_without_role)
 	/* The send-only endpoint cannot receive: the message stays. */
 	bop_init(&op, tx, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	bop_init(&op, tx, MPMC_IOC_RECV, 4, -1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 
 	/* The receive-only endpoint cannot send. */
 	bop_init(&op, rx, MPMC_IOC_SEND, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	EXPECT_MOVED(fd, 1, 1, 0);
 
 	/* Files opened O_RDONLY / O_WRONLY lack the other role. */
@@ -402,12 +394,10 @@ TEST(ebadf_without_role)
 	ASSERT_LE(0, wo);
 	bop_init(&op, ro, MPMC_IOC_SEND, 1, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	bop_init(&op, wo, MPMC_IOC_RECV, 1, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 
 	/* The endpoints with the right role do work. */
 	bop_init(&op, tx, MPMC_IOC_SEND, 1, 0, 10, NULL);
@@ -437,14 +427,11 @@ TEST(efault_batch_pointer)
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], NULL));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], NULL));
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], bad));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], bad));
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], (void *)-4096L));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], (void *)-4096L));
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 1));
@@ -475,18 +462,14 @@ TEST(efault_vec_pointer)
 
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], NULL, 1, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], NULL, 1, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], bad, 4, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], bad, 4, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], (void *)-4096L, 1, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], (void *)-4096L, 1, 0));
 		/* Entries 0 and 1 are readable, entry 2 is not. */
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec - 1, 3, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], vec - 1, 3, 0));
 		EXPECT_MOVED(fd, 1, 1, 0);
 	}
 
@@ -496,8 +479,7 @@ TEST(efault_vec_pointer)
 	 */
 	ASSERT_EQ(0, mprotect(page, 4096, PROT_READ));
 	errno = 0;
-	EXPECT_EQ(-1, batch(fd, MPMC_IOC_RECV, vec - 1, 2, 0));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, batch(fd, MPMC_IOC_RECV, vec - 1, 2, 0));
 	EXPECT_MOVED(fd, 1, 1, 0);
 	/* ... while a send only reads it. */
 	memcpy(buf[1], "readonly", 8);
@@ -645,16 +627,14 @@ TEST(timeout_zero_eagain)
 	ASSERT_LE(0, fd);
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EAGAIN, op.err);
+	EXPECT_OP_ERR(op, EAGAIN);
 	EXPECT_GT(1000000000LL, op.elapsed_ns);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, 0, 2, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EAGAIN, op.err);
+	EXPECT_OP_ERR(op, EAGAIN);
 	EXPECT_GT(1000000000LL, op.elapsed_ns);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
@@ -674,8 +654,7 @@ TEST(timeout_expires)
 	ASSERT_LE(0, fd);
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, tmo, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	EXPECT_LE(tmo, op.elapsed_ns);
 	EXPECT_GT(tmo + SLACK_NS, op.elapsed_ns);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
@@ -684,8 +663,7 @@ TEST(timeout_expires)
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, tmo, 2, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	EXPECT_LE(tmo, op.elapsed_ns);
 	EXPECT_GT(tmo + SLACK_NS, op.elapsed_ns);
 	EXPECT_MOVED(fd, 1, 1, 0);
@@ -697,8 +675,7 @@ TEST(timeout_expires)
 	/* A short timeout: 1 ns. */
 	bop_init(&op, fd, MPMC_IOC_RECV, 1, 1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	close(fd);
 }
 
@@ -824,8 +801,7 @@ TEST(nonblock_file_eagain)
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK));
 	bop_init(&op, fd, MPMC_IOC_SEND, 1, 200000000LL, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	close(nb);
 	close(fd);
 }
@@ -860,8 +836,7 @@ TEST(recv_entry_too_small)
 	for (i = 0; i < 2; i++) {
 		bop_init(&op, fd, MPMC_IOC_RECV, 3, i ? 0 : -1, 0, &small[1]);
 		bop_run(&op);
-		EXPECT_EQ(-1, op.ret);
-		EXPECT_EQ(EMSGSIZE, op.err);
+		EXPECT_OP_ERR(op, EMSGSIZE);
 		EXPECT_EQ(50U, op.vec[0].len);
 		EXPECT_MOVED(fd, 2, 3, 1);
 		EXPECT_EQ(100, fionread(fd));
@@ -890,8 +865,7 @@ TEST(send_entry_too_large)
 
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, -1, 1, &lens[1]);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EMSGSIZE, op.err);
+	EXPECT_OP_ERR(op, EMSGSIZE);
 	EXPECT_MOVED(fd, 0, 1, 1);
 
 	/* Larger than BUFSZ and than the module-wide limit, too. */
@@ -900,8 +874,7 @@ TEST(send_entry_too_large)
 	vec[2] = (struct mpmc_msgvec){ .buf = (uintptr_t)big, .len = UINT32_MAX };
 	EXPECT_EQ(1, batch(fd, MPMC_IOC_SEND, vec, 3, 0));
 	errno = 0;
-	EXPECT_EQ(-1, batch(fd, MPMC_IOC_SEND, &vec[2], 1, 0));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, batch(fd, MPMC_IOC_SEND, &vec[2], 1, 0));
 	EXPECT_MOVED(fd, 1, 2, 1);
 	EXPECT_EQ(128, fionread(fd));
 	close(fd);
@@ -941,8 +914,7 @@ TEST(recv_fault_in_later_entry)
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, -1, 0, NULL);
 	op.vec[0].buf = (uintptr_t)bad;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EFAULT, op.err);
+	EXPECT_OP_ERR(op, EFAULT);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 	EXPECT_MOVED(fd, 2, 4, 2);
 
@@ -981,8 +953,7 @@ TEST(send_fault_in_later_entry)
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, 0, 0, NULL);
 	op.vec[0].buf = (uintptr_t)bad;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EFAULT, op.err);
+	EXPECT_OP_ERR(op, EFAULT);
 	EXPECT_MOVED(fd, 0, 3, 3);
 	close(fd);
 }
@@ -1229,12 +1200,10 @@ TEST(shut_wr)
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, -1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EPIPE, op.err);
+	EXPECT_OP_ERR(op, EPIPE);
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EPIPE, op.err);
+	EXPECT_OP_ERR(op, EPIPE);
 	EXPECT_MOVED(fd, 2, 3, 1);
 
 	/* Drain, then 0 at once, every time, whatever the timeout. */
@@ -1287,8 +1256,7 @@ TEST(shut_wr_wakes_blocked_batches)
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
 	ASSERT_EQ(0, bop_join(&tx));
-	EXPECT_EQ(-1, tx.ret);
-	EXPECT_EQ(EPIPE, tx.err);
+	EXPECT_OP_ERR(tx, EPIPE);
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 1));
 	close(fd);

@@ -97,13 +97,11 @@ TEST(nonblock_at_open)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 
 	ASSERT_EQ(0, write_str(fd, "a"));
 	ASSERT_EQ(0, write_str(fd, "b"));
-	EXPECT_EQ(-1, write(fd, "c", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "c", 1));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.queued_msgs);
@@ -112,8 +110,7 @@ TEST(nonblock_at_open)
 
 	CHECK_READ_STR(fd, buf, "a");
 	CHECK_READ_STR(fd, buf, "b");
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -136,11 +133,9 @@ TEST(nonblock_fcntl_toggle)
 	ASSERT_EQ(0, fl & O_NONBLOCK);
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(fd, "x"));
-	EXPECT_EQ(-1, write(fd, "y", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "y", 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
@@ -181,8 +176,7 @@ TEST(signal_interrupts_blocked_read)
 
 	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(-1, rd.ret);
-	EXPECT_EQ(EINTR, rd.err);
+	EXPECT_OP_ERR(rd, EINTR);
 	EXPECT_EQ(1, atomic_load(&sig_count));
 
 	MPMC_STATS(fd, &st);
@@ -217,8 +211,7 @@ TEST(signal_interrupts_blocked_write)
 
 	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EINTR, wr.err);
+	EXPECT_OP_ERR(wr, EINTR);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
@@ -562,8 +555,7 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(-1, rd.ret);
-	EXPECT_EQ(EMSGSIZE, rd.err);
+	EXPECT_OP_ERR(rd, EMSGSIZE);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
@@ -600,8 +592,7 @@ TEST(blocked_reader_emsgsize_next_in_line)
 
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&small));
-	EXPECT_EQ(-1, small.ret);
-	EXPECT_EQ(EMSGSIZE, small.err);
+	EXPECT_OP_ERR(small, EMSGSIZE);
 	ASSERT_EQ(0, op_join(&big));
 	ASSERT_EQ(sizeof(msg), big.ret);
 	EXPECT_EQ(0, memcmp(big.buf, msg, sizeof(msg)));

@@ -226,8 +226,7 @@ TEST(set_einval_product)
 
 	/* The channel still takes messages of the old size only. */
 	ASSERT_EQ(300, write(fd, buf, 300));
-	EXPECT_EQ(-1, write(fd, buf, 301));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, 301));
 	close(fd);
 }
 
@@ -250,8 +249,7 @@ TEST(set_ebusy_shrink_below_queued)
 	/* Exactly the queued count is fine, and then the channel is full. */
 	ASSERT_EQ(0, set_cfg(fd, 3, 100));
 	ASSERT_CFG(fd, 3, 100);
-	EXPECT_EQ(-1, write(fd, "d", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "d", 1));
 
 	CHECK_READ(fd, buf, "a");
 	CHECK_READ(fd, buf, "b");
@@ -336,8 +334,7 @@ static void expect_full(struct __test_metadata *_metadata, int fd,
 	ASSERT_LE(0, fl);
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl & ~O_NONBLOCK));
 	errno = 0;
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SEND, &b));
-	EXPECT_EQ(ETIMEDOUT, errno);
+	EXPECT_ERRNO(ETIMEDOUT, ioctl(fd, MPMC_IOC_SEND, &b));
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl));
 	EXPECT_EQ(1, poll(&pfd, 1, 0));
 	EXPECT_EQ(POLLIN, pfd.revents);
@@ -352,8 +349,7 @@ TEST_F(capacity, honoured_exactly)
 
 	for (i = 0; i < variant->n; i++, next_wr++)
 		ASSERT_EQ(4, write(fd, &next_wr, 4));
-	EXPECT_EQ(-1, write(fd, &next_wr, 4));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(variant->n, st.queued_msgs);
@@ -365,8 +361,7 @@ TEST_F(capacity, honoured_exactly)
 	next_rd++;
 	ASSERT_EQ(4, write(fd, &next_wr, 4));
 	next_wr++;
-	EXPECT_EQ(-1, write(fd, &next_wr, 4));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(variant->n, st.queued_msgs);
@@ -375,8 +370,7 @@ TEST_F(capacity, honoured_exactly)
 		ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
 		EXPECT_EQ(0, memcmp(buf, &next_rd, 4));
 	}
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 }
 
 TEST(raise_msg_size)
@@ -395,21 +389,18 @@ TEST(raise_msg_size)
 	big[size - 1] = 'Q';
 
 	ASSERT_EQ(0, set_cfg(fd, 4, 16));
-	EXPECT_EQ(-1, write(fd, big, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, 17));
 	ASSERT_EQ(0, set_cfg(fd, 4, size));
 	ASSERT_EQ(17, write(fd, big, 17));
 	ASSERT_EQ((ssize_t)size, write(fd, big, size));
-	EXPECT_EQ(-1, write(fd, big, size + 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, size + 1));
 	ASSERT_EQ(17, read(fd, out, sizeof(out)));
 	ASSERT_EQ((ssize_t)size, read(fd, out, sizeof(out)));
 	EXPECT_EQ(0, memcmp(out, big, size));
 
 	/* And lowering it again stops the big message. */
 	ASSERT_EQ(0, set_cfg(fd, 4, 16));
-	EXPECT_EQ(-1, write(fd, big, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, 17));
 	close(fd);
 }
 
@@ -484,18 +475,12 @@ TEST(config_efault)
 	ASSERT_NE(NULL, gone);
 	ASSERT_EQ(0, set_cfg(fd, 5, 50));
 
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, gone));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, gone));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, BAD_PTR));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, gone));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, BAD_PTR));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, gone));
 	ASSERT_CFG(fd, 5, 50);
 	close(fd);
 }

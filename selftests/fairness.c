@@ -475,8 +475,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	/* Readers 0 (small) and 1 (big): 0 gets EMSGSIZE, 1 the message. */
 	ASSERT_EQ(0, write_str(fd, big[0]));
 	ASSERT_EQ(0, op_join(&rd[0]));
-	EXPECT_EQ(-1, rd[0].ret);
-	EXPECT_EQ(EMSGSIZE, rd[0].err);
+	EXPECT_OP_ERR(rd[0], EMSGSIZE);
 	ASSERT_EQ(0, op_join(&rd[1]));
 	EXPECT_EQ(100, rd[1].ret);
 	EXPECT_STREQ(big[0], rd[1].buf);
@@ -487,8 +486,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	/* Readers 2 (small batch) and 3 (big read): the same again. */
 	ASSERT_EQ(0, write_str(fd, big[1]));
 	ASSERT_EQ(0, op_join(&rd[2]));
-	EXPECT_EQ(-1, rd[2].ret);
-	EXPECT_EQ(EMSGSIZE, rd[2].err);
+	EXPECT_OP_ERR(rd[2], EMSGSIZE);
 	ASSERT_EQ(0, op_join(&rd[3]));
 	EXPECT_EQ(100, rd[3].ret);
 	EXPECT_STREQ(big[1], rd[3].buf);
@@ -516,8 +514,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	/* Only a too-small reader is left: EMSGSIZE, then epoll gets it. */
 	ASSERT_EQ(0, write_str(fd, big[0]));
 	ASSERT_EQ(0, op_join(&rd[5]));
-	EXPECT_EQ(-1, rd[5].ret);
-	EXPECT_EQ(EMSGSIZE, rd[5].err);
+	EXPECT_OP_ERR(rd[5], EMSGSIZE);
 	end = now_ms() + WAIT_MS;
 	while (!atomic_load(&ep_rd.got) && now_ms() < end)
 		usleep(1000);

@@ -178,8 +178,7 @@ TEST_F(lifecycle, unload_after_close_and_reload)
 	EXPECT_FALSE(mod_loaded());
 	EXPECT_TRUE(wait_dev(false, WAIT_MS));
 	errno = 0;
-	EXPECT_EQ(-1, open(MPMC_DEV, O_RDWR | O_CLOEXEC));
-	EXPECT_EQ(ENOENT, errno);
+	EXPECT_ERRNO(ENOENT, open(MPMC_DEV, O_RDWR | O_CLOEXEC));
 
 	/* And back. */
 	ASSERT_EQ(0, mod_load()) {

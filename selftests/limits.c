@@ -106,21 +106,17 @@ TEST_F(unpriv, config_limits_hold)
 
 	/* Over each limit: EINVAL, and nothing changes. */
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, l->max_capacity + 1, 1));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, l->max_capacity + 1, 1));
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, 1, l->max_msg_size + 1));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, 1, l->max_msg_size + 1));
 	worst_case(l, &cap, &size);
 	if ((unsigned long long)cap + 1 <= l->max_capacity &&
 	    (unsigned long long)(cap + 1) * size > l->max_channel_bytes) {
 		errno = 0;
-		EXPECT_EQ(-1, set_cfg(fd, cap + 1, size));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, set_cfg(fd, cap + 1, size));
 	}
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, UINT32_MAX, UINT32_MAX));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, UINT32_MAX, UINT32_MAX));
 	{
 		struct mpmc_config now;
 
@@ -160,16 +156,14 @@ TEST_F(unpriv, worst_case_channel_fills_and_stops)
 
 	/* One byte over max_msg_size: EMSGSIZE. */
 	errno = 0;
-	EXPECT_EQ(-1, write(fd, buf, size + 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, size + 1));
 
 	for (i = 0; i < cap; i++)
 		ASSERT_EQ((ssize_t)size, write(fd, buf, size)) {
 			TH_LOG("message %u of %u: %s", i, cap, strerror(errno));
 		}
 	errno = 0;
-	EXPECT_EQ(-1, write(fd, buf, 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, buf, 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(cap, st.queued_msgs);
 	EXPECT_EQ((unsigned long long)cap * size, st.queued_bytes);
@@ -184,8 +178,7 @@ TEST_F(unpriv, worst_case_channel_fills_and_stops)
 	for (i = 0; i < cap; i++)
 		ASSERT_EQ((ssize_t)size, read(fd, buf, size));
 	errno = 0;
-	EXPECT_EQ(-1, read(fd, buf, size));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, size));
 	close(fd);
 	free(buf);
 }
@@ -220,8 +213,7 @@ TEST_F(unpriv, cannot_change_limits_or_unload)
 	EXPECT_EQ(self->l.max_channel_bytes, after.max_channel_bytes);
 
 	errno = 0;
-	EXPECT_EQ(-1, syscall(SYS_delete_module, "mpmc", O_NONBLOCK));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EPERM, syscall(SYS_delete_module, "mpmc", O_NONBLOCK));
 	EXPECT_EQ(0, access("/sys/module/mpmc", F_OK));
 }
 

@@ -82,8 +82,7 @@ TEST(round_trip)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -120,8 +119,7 @@ TEST(fifo_order)
 			recvd++;
 		}
 	}
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -138,8 +136,7 @@ TEST(one_message_per_read)
 	EXPECT_EQ(0, buf[3]);
 	EXPECT_EQ(5, fionread(fd));
 	CHECK_READ(fd, buf, "defgh");
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -178,8 +175,7 @@ TEST(readv_scatters_one_message)
 	ASSERT_EQ(2, write(fd, "XY", 2));
 
 	/* A vector too small in total is EMSGSIZE; the message stays. */
-	EXPECT_EQ(-1, readv(fd, small, 2));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, readv(fd, small, 2));
 	EXPECT_EQ(10, fionread(fd));
 
 	memset(b3, 0, sizeof(b3));
@@ -211,10 +207,8 @@ TEST(emsgsize_keeps_message)
 	ASSERT_EQ(100, write(fd, msg, 100));
 	ASSERT_EQ(3, write(fd, "two", 3));
 
-	EXPECT_EQ(-1, read(fd, buf, 99));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, read(fd, buf, 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 99));
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 1));
 	EXPECT_EQ(100, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2U, st.queued_msgs);
@@ -235,10 +229,8 @@ TEST(write_too_long)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, write(fd, bigbuf, 4097));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, write(fd, bigbuf, BIG));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4097));
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, BIG));
 	EXPECT_EQ(0, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -246,10 +238,8 @@ TEST(write_too_long)
 	EXPECT_EQ(0U, st.total_sent);
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
-	EXPECT_EQ(-1, write(fd, bigbuf, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, write(fd, bigbuf, 4096));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 17));
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4096));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.total_sent);
@@ -338,8 +328,7 @@ TEST(zero_write_after_shutdown)
 		ASSERT_LE(0, fd);
 		ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, how[i]));
 		/* The shutdown is in effect for real writes... */
-		EXPECT_EQ(-1, write(fd, "x", 1));
-		EXPECT_EQ(EPIPE, errno);
+		EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 		/* ...but a 0-byte write returns 0. */
 		arm_guard(3);
 		EXPECT_EQ(0, write(fd, bigbuf, 0));
@@ -385,10 +374,8 @@ TEST(efault_write)
 
 	ASSERT_LE(0, fd);
 	ASSERT_NE(NULL, gone);
-	EXPECT_EQ(-1, write(fd, BAD_PTR, 10));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, write(fd, gone, 10));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, write(fd, BAD_PTR, 10));
+	EXPECT_ERRNO(EFAULT, write(fd, gone, 10));
 
 	/* Half of the buffer readable, the rest unmapped: still nothing. */
 	two = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
@@ -396,8 +383,7 @@ TEST(efault_write)
 	ASSERT_NE(MAP_FAILED, two);
 	ASSERT_EQ(0, munmap(two + 4096, 4096));
 	memset(two, 'h', 4096);
-	EXPECT_EQ(-1, write(fd, two + 4096 - 50, 100));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, write(fd, two + 4096 - 50, 100));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -408,8 +394,7 @@ TEST(efault_write)
 	/* The channel still works and holds only the good message. */
 	ASSERT_EQ(4, write(fd, "good", 4));
 	CHECK_READ(fd, buf, "good");
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	munmap(two, 4096);
 	close(fd);
 }
@@ -421,8 +406,7 @@ TEST(efault_writev)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, writev(fd, iov, 2));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, writev(fd, iov, 2));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
@@ -442,10 +426,8 @@ TEST(efault_read_keeps_head)
 	ASSERT_EQ(5, write(fd, "first", 5));
 	ASSERT_EQ(6, write(fd, "second", 6));
 
-	EXPECT_EQ(-1, read(fd, BAD_PTR, 4096));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, read(fd, gone, 4096));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, BAD_PTR, 4096));
+	EXPECT_ERRNO(EFAULT, read(fd, gone, 4096));
 
 	EXPECT_EQ(5, fionread(fd));
 	MPMC_STATS(fd, &st);
@@ -484,8 +466,7 @@ TEST(efault_read_partial)
 	ASSERT_EQ(100, write(fd, msg, 100));
 	ASSERT_EQ(4, write(fd, "next", 4));
 
-	EXPECT_EQ(-1, read(fd, two + 4096 - 50, 100));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, two + 4096 - 50, 100));
 	EXPECT_EQ(100, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2U, st.queued_msgs);
@@ -511,11 +492,9 @@ TEST(efault_read_full_channel)
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(fd, "1", 1));
 	ASSERT_EQ(1, write(fd, "2", 1));
-	EXPECT_EQ(-1, read(fd, BAD_PTR, 16));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, BAD_PTR, 16));
 	/* No room was freed by the failed read. */
-	EXPECT_EQ(-1, write(fd, "3", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "3", 1));
 	CHECK_READ(fd, buf, "1");
 	CHECK_READ(fd, buf, "2");
 	close(fd);
@@ -577,8 +556,7 @@ TEST(sizes_around_inline_limit)
 	ASSERT_NE(MAP_FAILED, two);
 	ASSERT_EQ(0, munmap(two + BIG, BIG));
 	ASSERT_EQ(BIG, write(fd, in[10], BIG));
-	EXPECT_EQ(-1, read(fd, two + BIG / 2, BIG));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, two + BIG / 2, BIG));
 	EXPECT_EQ(BIG, fionread(fd));
 	ASSERT_EQ(4096, write(fd, in[5], 4096));
 	vec[0] = (struct mpmc_msgvec){ (uintptr_t)out[0], BIG, 0 };
@@ -602,22 +580,17 @@ TEST(espipe)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_SET));
-	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_CUR));
-	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_END));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_SET));
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_CUR));
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_END));
 
-	EXPECT_EQ(-1, pwrite(fd, "abc", 3, 0));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, pwrite(fd, "abc", 3, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.total_sent);
 
 	ASSERT_EQ(3, write(fd, "abc", 3));
-	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), 0));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, pread(fd, buf, sizeof(buf), 0));
 	EXPECT_EQ(3, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
@@ -633,16 +606,13 @@ TEST(unknown_ioctl)
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(3, write(fd, "abc", 3));
-	EXPECT_EQ(-1, ioctl(fd, _IO(MPMC_IOC_MAGIC, 99)));
-	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, _IO(MPMC_IOC_MAGIC, 99)));
 	memset(&cfg, 0, sizeof(cfg));
 	EXPECT_EQ(-1, ioctl(fd, _IOWR(MPMC_IOC_MAGIC, 99, struct mpmc_config),
 			    &cfg));
 	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(fd, _IOR(0xB6, 1, struct mpmc_config), &cfg));
-	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(fd, TCGETS, &tio));
-	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, _IOR(0xB6, 1, struct mpmc_config), &cfg));
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, TCGETS, &tio));
 	EXPECT_EQ(0, isatty(fd));
 	/* Nothing changed. */
 	EXPECT_EQ(3, fionread(fd));
@@ -662,8 +632,7 @@ TEST(each_open_is_a_new_channel)
 	ASSERT_LE(0, b);
 	ASSERT_EQ(3, write(a, "AAA", 3));
 	EXPECT_EQ(0, fionread(b));
-	EXPECT_EQ(-1, read(b, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(b, buf, sizeof(buf)));
 	ASSERT_EQ(2, write(b, "BB", 2));
 	CHECK_READ(b, buf, "BB");
 	MPMC_STATS(a, &sa);

@@ -164,6 +164,28 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 #define MPMC_STATS(fd, st) \
 	ASSERT_EQ(0, ioctl((fd), MPMC_IOC_GET_STATS, (st)))
 
+/* @expr fails: it returns -1 with errno @e. */
+#define EXPECT_ERRNO(e, expr) do {					\
+	EXPECT_EQ(-1, expr);						\
+	EXPECT_EQ(e, errno);						\
+} while (0)
+
+#define ASSERT_ERRNO(e, expr) do {					\
+	ASSERT_EQ(-1, expr);						\
+	ASSERT_EQ(e, errno);						\
+} while (0)
+
+/* The call of @op (a struct op, or anything with ret and err) failed with @e. */
+#define EXPECT_OP_ERR(op, e) do {					\
+	EXPECT_EQ(-1, (op).ret);					\
+	EXPECT_EQ(e, (op).err);					\
+} while (0)
+
+#define ASSERT_OP_ERR(op, e) do {					\
+	ASSERT_EQ(-1, (op).ret);					\
+	ASSERT_EQ(e, (op).err);					\
+} while (0)
+
 /* Expect queued_msgs, total_sent and total_received of stats @st. */
 #define EXPECT_TOTALS(st, queued, sent, received) do {			\
 	EXPECT_EQ(queued, (st).queued_msgs);				\

@@ -355,8 +355,7 @@ TEST(fill_levels)
 				 "cap %u, drained to %u", cap, k - 1);
 			check_chan(_metadata, &f, k > 1, false, false, what);
 		}
-		ASSERT_EQ(-1, read(f.rx, buf, sizeof(buf)));
-		ASSERT_EQ(EAGAIN, errno);
+		ASSERT_ERRNO(EAGAIN, read(f.rx, buf, sizeof(buf)));
 		close_files(&f);
 	}
 }

@@ -109,11 +109,9 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	EXPECT_EQ(3, st.queued_msgs);
 
 	/* EPIPE, and no SIGPIPE: default disposition would kill us here. */
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	ASSERT_EQ(0, block_sigpipe(true));
-	EXPECT_EQ(-1, write(fd, "y", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "y", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	ASSERT_EQ(0, block_sigpipe(false));
 	EXPECT_EQ(0, write(fd, "", 0));
@@ -138,8 +136,7 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "z", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "z", 1));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3, st.total_sent);
@@ -182,8 +179,7 @@ TEST(shut_wr_wakes_blocked_writer)
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
@@ -219,13 +215,11 @@ TEST(shut_rd_discards_and_refuses)
 
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_TOTALS(st, 0, 3, 0);
@@ -246,8 +240,7 @@ TEST(shut_rd_wakes_blocked_writer)
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -289,8 +282,7 @@ TEST(shut_rdwr_does_both)
 	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.queued_bytes);
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	close(fd);
@@ -373,10 +365,8 @@ TEST(shutdown_from_any_endpoint)
 
 	/* A receive-only file may close the sending side, and vice versa. */
 	ASSERT_EQ(0, shut(rx, MPMC_SHUT_WR));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
-	EXPECT_EQ(-1, write(tx, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
+	EXPECT_ERRNO(EPIPE, write(tx, "x", 1));
 	ASSERT_EQ(0, shut(tx, MPMC_SHUT_RD));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
@@ -403,8 +393,7 @@ TEST(endpoint_send_only)
 	EXPECT_EQ(2, st.send_files);
 	EXPECT_EQ(1, st.recv_files);
 
-	EXPECT_EQ(-1, read(tx, buf, sizeof(buf)));
-	EXPECT_EQ(EBADF, errno);
+	EXPECT_ERRNO(EBADF, read(tx, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(tx, "via tx"));
 	CHECK_READ_STR(fd, buf, "via tx");
 
@@ -431,8 +420,7 @@ TEST(endpoint_recv_only)
 	EXPECT_EQ(1, st.send_files);
 	EXPECT_EQ(2, st.recv_files);
 
-	EXPECT_EQ(-1, write(rx, "x", 1));
-	EXPECT_EQ(EBADF, errno);
+	EXPECT_ERRNO(EBADF, write(rx, "x", 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	ASSERT_EQ(0, write_str(fd, "to rx"));
@@ -504,8 +492,7 @@ TEST(endpoint_flags)
 	EXPECT_EQ(O_RDONLY, fl & O_ACCMODE);
 	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(fd, F_GETFL) & O_NONBLOCK);
-	EXPECT_EQ(-1, read(ep, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(ep, buf, sizeof(buf)));
 	close(ep);
 
 	ep = new_ep_exact(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
@@ -515,8 +502,7 @@ TEST(endpoint_flags)
 	EXPECT_EQ(O_WRONLY, fl & O_ACCMODE);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	ASSERT_EQ(0, write_str(ep, "a"));
-	EXPECT_EQ(-1, write(ep, "b", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(ep, "b", 1));
 	close(ep);
 	close(fd);
 }
@@ -580,14 +566,10 @@ TEST(endpoint_role_not_held)
 	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 
-	EXPECT_EQ(-1, new_ep_exact(rx, MPMC_ROLE_SEND, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_ep_exact(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.send_files);
 	EXPECT_EQ(2, st.recv_files);
@@ -623,10 +605,8 @@ TEST(open_rdonly_is_born_eof)
 	/* No sender can ever exist: EOF at once. */
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_ep_exact(fd, MPMC_ROLE_SEND, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EBADF, write(fd, "x", 1));
+	EXPECT_ERRNO(EPERM, new_ep_exact(fd, MPMC_ROLE_SEND, 0));
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	close(fd);
@@ -647,13 +627,10 @@ TEST(open_wronly_is_born_epipe)
 	EXPECT_EQ(1, st.send_files);
 	EXPECT_EQ(0, st.recv_files);
 
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_ep_exact(fd, MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EBADF, read(fd, buf, sizeof(buf)));
+	EXPECT_ERRNO(EPERM, new_ep_exact(fd, MPMC_ROLE_RECV, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.total_sent);
@@ -738,8 +715,7 @@ TEST(last_receiver_close_epipe)
 
 	close(fd);
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 
 	MPMC_STATS(tx, &st);
 	EXPECT_EQ(0, st.recv_files);
@@ -747,8 +723,7 @@ TEST(last_receiver_close_epipe)
 	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(-1, write(tx, "c", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(tx, "c", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	close(tx);
 }

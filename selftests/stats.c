@@ -84,10 +84,8 @@ TEST(known_sequence)
 	EXPECT_EQ(1U, st.total_received);
 
 	/* Failed calls count for nothing. */
-	EXPECT_EQ(-1, write(fd, buf, 129));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, read(fd, buf, 5));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, 129));
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 5));
 	EXPECT_EQ(0, write(fd, buf, 0));
 	EXPECT_EQ(0, read(fd, buf, 0));
 	ASSERT_EQ(0, get_stats(fd, &st));
@@ -99,8 +97,7 @@ TEST(known_sequence)
 	/* Fill to capacity; the refused write is not counted. */
 	for (i = 0; i < 6; i++)
 		ASSERT_EQ(100, write(fd, buf, 100));
-	EXPECT_EQ(-1, write(fd, buf, 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, buf, 1));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(8U, st.queued_msgs);
 	EXPECT_EQ(650U, st.queued_bytes);
@@ -109,8 +106,7 @@ TEST(known_sequence)
 	/* Drain; the refused read is not counted. */
 	for (i = 0; i < 8; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
@@ -539,12 +535,9 @@ TEST(stats_efault)
 	ASSERT_LE(0, fd);
 	gone = unmapped_page();
 	ASSERT_NE(NULL, gone);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, gone));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, gone));
 	close(fd);
 }
 

@@ -705,8 +705,7 @@ TEST_F(trace, blocked_reader_too_small)
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	send_n(_metadata, fd, 16);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
-	ASSERT_EQ(-1, o.ret);
-	ASSERT_EQ(EMSGSIZE, o.err);
+	ASSERT_OP_ERR(o, EMSGSIZE);
 	recv_n(_metadata, fd, 16);
 
 	ASSERT_EQ(0, trace_read(&log));
@@ -789,8 +788,7 @@ TEST_F(trace, shutdown_fails_blocked_writer)
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
-	ASSERT_EQ(-1, o.ret);
-	ASSERT_EQ(EPIPE, o.err);
+	ASSERT_OP_ERR(o, EPIPE);
 
 	ASSERT_EQ(0, trace_read(&log));
 	ev_block(wr[0], id, "send", 1);
@@ -950,8 +948,7 @@ TEST_F(trace, batch)
 	ASSERT_EQ(3, ioctl(fd, MPMC_IOC_RECV, &bt));
 	bt.count = 1;
 	bt.timeout_ns = 20 * 1000 * 1000;
-	ASSERT_EQ(-1, ioctl(fd, MPMC_IOC_RECV, &bt));
-	ASSERT_EQ(ETIMEDOUT, errno);
+	ASSERT_ERRNO(ETIMEDOUT, ioctl(fd, MPMC_IOC_RECV, &bt));
 	MPMC_STATS(fd, &st);
 	ASSERT_EQ(0, st.blocked_receivers);
 
@@ -1062,8 +1059,7 @@ TEST_F(trace, restore)
 		EXPECT_STREQ(tr.top_enable[i], v) TH_LOG("%s", p);
 	}
 	if (tr.instance) {
-		EXPECT_EQ(-1, access(tr.dir, F_OK));
-		EXPECT_EQ(ENOENT, errno);
+		EXPECT_ERRNO(ENOENT, access(tr.dir, F_OK));
 		return;
 	}
 	ASSERT_EQ(0, tr_read("tracing_on", v, sizeof(v)));

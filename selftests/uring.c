@@ -889,8 +889,7 @@ static void write_then_read_all(struct __test_metadata *_metadata, int fd,
 			TH_LOG("message %d of %d lost", i, n);
 		ASSERT_EQ(0, memcmp(buf, msg, 7));
 	}
-	ASSERT_EQ(-1, read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ((__u64)n, stats_of(fd).total_received);
 	EXPECT_EQ(0U, stats_of(fd).blocked_receivers);
 }
