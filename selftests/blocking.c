@@ -31,10 +31,8 @@ TEST(read_blocks_until_write)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 4096);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 4096));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	usleep(SETTLE_US);
 	EXPECT_FALSE(op_done(&rd));
 	MPMC_STATS(fd, &st);
@@ -169,10 +167,8 @@ TEST(signal_interrupts_blocked_read)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(false));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 64);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 
 	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&rd));
@@ -203,11 +199,8 @@ TEST(signal_interrupts_blocked_write)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(false));
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "first", "blocked");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "first"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "blocked"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 
 	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&wr));
@@ -239,10 +232,8 @@ TEST(sa_restart_blocked_read)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(true));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 64);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 
 	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
 	ASSERT_EQ(0, wait_sig_count(1));
@@ -272,11 +263,8 @@ TEST(sa_restart_blocked_write)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(true));
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "first", "second");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "first"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "second"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 
 	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
 	ASSERT_EQ(0, wait_sig_count(1));
@@ -455,9 +443,7 @@ struct spinner {
 	pthread_t th;
 	int fd;
 	atomic_int stop;
-	atomic_long eagain;
-	atomic_long stolen;
-	atomic_long other;
+	atomic_long eagain, stolen, other;	/* read() results */
 };
 
 static void *spin_fn(void *arg)
@@ -549,10 +535,8 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	int fd, len;
 
 	memset(msg, 'q', sizeof(msg));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 8);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 8));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_OP_ERR(rd, EMSGSIZE);
@@ -583,10 +567,8 @@ TEST(blocked_reader_emsgsize_next_in_line)
 	int fd;
 
 	memset(msg, 'r', sizeof(msg));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&small, 8);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&small, fd, 8));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, start_reader(&big, fd, 4096));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
 

@@ -26,43 +26,7 @@ static void __attribute__((constructor)) lifecycle_init(void)
 	mod_init();
 }
 
-FIXTURE(lifecycle)
-{
-	const char *skip_why;
-};
-
-FIXTURE_SETUP(lifecycle)
-{
-	if (geteuid() != 0) {
-		self->skip_why = "needs root";
-		return;
-	}
-	if (!mod_ko) {
-		self->skip_why = "$MPMC_KO not set";
-		return;
-	}
-	if (access(mod_ko, R_OK)) {
-		self->skip_why = "$MPMC_KO not readable";
-		return;
-	}
-	if (!mod_loaded())
-		ASSERT_EQ(0, mod_load());
-	ASSERT_TRUE(wait_dev(true, WAIT_MS));
-}
-
-FIXTURE_TEARDOWN(lifecycle)
-{
-	if (self->skip_why)
-		return;
-	mod_ensure_loaded();
-	EXPECT_TRUE(mod_loaded());
-	EXPECT_TRUE(wait_dev(true, WAIT_MS));
-}
-
-#define SKIP_IF_NEEDED() do {						\
-	if (self->skip_why)						\
-		SKIP(return, "%s", self->skip_why);			\
-} while (0)
+MOD_FIXTURE(lifecycle, true);
 
 /* delete_module must fail because the module is in use (6.1: EWOULDBLOCK). */
 #define ASSERT_UNLOAD_BUSY() do {					\

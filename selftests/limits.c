@@ -292,8 +292,7 @@ TEST(cannot_reach_another_users_channel)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(0ULL, st.total_received);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	CHECK_READ(fd, buf, "secret");
 	close(fd);
 }

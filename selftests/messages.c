@@ -720,8 +720,7 @@ TEST(shared_by_fork)
 	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	/* The children's exits did not shut the channel down. */
 	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	close(fd);
 }
 

@@ -30,37 +30,7 @@ static void __attribute__((constructor)) modcycle_init(void)
 	mod_init();
 }
 
-FIXTURE(mod)
-{
-	const char *skip;
-};
-
-FIXTURE_SETUP(mod)
-{
-	self->skip = NULL;
-	if (geteuid() != 0)
-		self->skip = "needs root";
-	else if (!mod_ko || access(mod_ko, R_OK))
-		self->skip = "$MPMC_KO not set or not readable";
-	if (self->skip)
-		return;
-	if (!mod_loaded())
-		ASSERT_EQ(0, mod_load());
-	ASSERT_TRUE(wait_dev(true, WAIT_MS));
-}
-
-FIXTURE_TEARDOWN(mod)
-{
-	if (self->skip)
-		return;
-	mod_ensure_loaded();
-	EXPECT_TRUE(mod_loaded());
-}
-
-#define SKIP_IF_NEEDED() do {						\
-	if (self->skip)							\
-		SKIP(return, "%s", self->skip);				\
-} while (0)
+MOD_FIXTURE(mod, false);
 
 #define ASSERT_BUSY(what) do {						\
 	errno = 0;							\

@@ -575,6 +575,26 @@ void mod_ensure_loaded(void)
 			strerror(errno));
 }
 
+/* Why the module tests cannot run here (no root, no $MPMC_KO), or NULL. */
+const char *mod_skip_reason(void)
+{
+	if (geteuid() != 0)
+		return "needs root";
+	if (!mod_ko)
+		return "$MPMC_KO not set";
+	if (access(mod_ko, R_OK))
+		return "$MPMC_KO not readable";
+	return NULL;
+}
+
+/* Load the module if it is not loaded, wait for /dev/mpmc: 0, or -1. */
+int mod_ready(void)
+{
+	if (!mod_loaded() && mod_load())
+		return -1;
+	return wait_dev(true, WAIT_MS) ? 0 : -1;
+}
+
 /* ---- io_uring -------------------------------------------------------- */
 
 /* A free SQE of @ring, submitting what is queued first if there is none. */
@@ -670,6 +690,41 @@ int count_iou_wrk(pid_t *tids, int max)
 	}
 	closedir(d);
 	return n;
+}
+
+/**
+ * blocked_reader() - a new channel with a reader asleep on it
+ * @rd: started as start_reader(@rd, fd, @len), asleep when this returns
+ * @len: the size of its buffer
+ *
+ * Return: the channel's fd (O_RDWR, default config), or -1.
+ */
+int blocked_reader(struct op *rd, size_t len)
+{
+	int fd = mpmc_test_open(O_RDWR);
+
+	if (fd < 0 || start_reader(rd, fd, len) ||
+	    wait_blocked(fd, true, 1))
+		return -1;
+	return fd;
+}
+
+/**
+ * blocked_writer() - a full channel of capacity 1 with a writer asleep on it
+ * @wr: started as start_writer(@wr, fd, @msg), asleep when this returns
+ * @queued: the message that fills the channel
+ * @msg: what @wr writes
+ *
+ * Return: the channel's fd (capacity 1, max_msg_size 64), or -1.
+ */
+int blocked_writer(struct op *wr, const char *queued, const char *msg)
+{
+	int fd = mpmc_test_open_cfg(1, 64);
+
+	if (fd < 0 || write_str(fd, queued) || start_writer(wr, fd, msg) ||
+	    wait_blocked(fd, false, 1))
+		return -1;
+	return fd;
 }
 
 /* ---- the stress tests' messages ------------------------------------- */

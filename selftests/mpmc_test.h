@@ -100,6 +100,8 @@ bool op_done(struct op *op);
 int op_tid(struct op *op);
 int op_join(struct op *op);
 ssize_t read_str(int fd, char *buf, size_t size);
+int blocked_reader(struct op *rd, size_t len);
+int blocked_writer(struct op *wr, const char *queued, const char *msg);
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */
 
@@ -118,6 +120,40 @@ int mod_unload(void);
 int mod_unload_within(int ms);
 int mod_load(void);
 void mod_ensure_loaded(void);
+const char *mod_skip_reason(void);
+int mod_ready(void);
+
+/*
+ * MOD_FIXTURE(name, dev): the fixture of the tests that unload the module.
+ * Its tests start with MOD_SKIP_IF_NEEDED(): they are skipped without root
+ * or a readable $MPMC_KO. Setup loads the module if it is not loaded;
+ * teardown loads it again and expects it loaded (and with @dev, expects
+ * /dev/mpmc within WAIT_MS).
+ */
+#define MOD_FIXTURE(name, dev)						\
+FIXTURE(name) {								\
+	const char *skip;						\
+};									\
+FIXTURE_SETUP(name)							\
+{									\
+	self->skip = mod_skip_reason();					\
+	if (!self->skip)						\
+		ASSERT_EQ(0, mod_ready());				\
+}									\
+FIXTURE_TEARDOWN(name)							\
+{									\
+	if (self->skip)							\
+		return;							\
+	mod_ensure_loaded();						\
+	EXPECT_TRUE(mod_loaded());					\
+	if (dev)							\
+		EXPECT_TRUE(wait_dev(true, WAIT_MS));			\
+}
+
+#define SKIP_IF_NEEDED() do {						\
+	if (self->skip)							\
+		SKIP(return, "%s", self->skip);				\
+} while (0)
 
 /* ---- io_uring -------------------------------------------------------- */
 
@@ -191,6 +227,17 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 	EXPECT_EQ(queued, (st).queued_msgs);				\
 	EXPECT_EQ(sent, (st).total_sent);				\
 	EXPECT_EQ(received, (st).total_received);			\
+} while (0)
+
+/* Expect (or assert) the send_files and recv_files counts of stats @st. */
+#define EXPECT_FILES(st, send, recv) do {				\
+	EXPECT_EQ(send, (st).send_files);				\
+	EXPECT_EQ(recv, (st).recv_files);				\
+} while (0)
+
+#define ASSERT_FILES(st, send, recv) do {				\
+	ASSERT_EQ(send, (st).send_files);				\
+	ASSERT_EQ(recv, (st).recv_files);				\
 } while (0)
 
 /*

@@ -151,10 +151,8 @@ TEST(shut_wr_wakes_blocked_reader)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, OP_BUF);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, OP_BUF));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_EQ(0, rd.ret);
@@ -172,11 +170,8 @@ TEST(shut_wr_wakes_blocked_writer)
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "a", "b");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "a"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_OP_ERR(wr, EPIPE);
@@ -233,11 +228,8 @@ TEST(shut_rd_wakes_blocked_writer)
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "a", "b");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "a"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_OP_ERR(wr, EPIPE);
@@ -254,10 +246,8 @@ TEST(shut_rd_wakes_blocked_reader)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, OP_BUF);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, OP_BUF));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_EQ(0, rd.ret);
@@ -390,8 +380,7 @@ TEST(endpoint_send_only)
 	ASSERT_LE(0, tx);
 	EXPECT_EQ(O_WRONLY, fcntl(tx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 2, 1);
 
 	EXPECT_ERRNO(EBADF, read(tx, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(tx, "via tx"));
@@ -399,8 +388,7 @@ TEST(endpoint_send_only)
 
 	close(tx);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	close(fd);
 }
@@ -417,8 +405,7 @@ TEST(endpoint_recv_only)
 	ASSERT_LE(0, rx);
 	EXPECT_EQ(O_RDONLY, fcntl(rx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 1, 2);
 
 	EXPECT_ERRNO(EBADF, write(rx, "x", 1));
 	MPMC_STATS(fd, &st);
@@ -445,8 +432,7 @@ TEST(endpoint_both_roles)
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_RDWR, fcntl(ep, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 2, 2);
 
 	ASSERT_EQ(0, write_str(ep, "one"));
 	ASSERT_EQ(0, write_str(fd, "two"));
@@ -456,8 +442,7 @@ TEST(endpoint_both_roles)
 	/* The original can go; the endpoint keeps the channel whole. */
 	close(fd);
 	MPMC_STATS(ep, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	ASSERT_EQ(0, write_str(ep, "three"));
 	CHECK_READ_STR(ep, buf, "three");
@@ -545,8 +530,7 @@ TEST(endpoint_invalid)
 	}
 	/* Nothing was created: no file counted, no descriptor used. */
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	probe2 = dup(fd);
 	ASSERT_LE(0, probe2);
 	EXPECT_EQ(probe, probe2);
@@ -571,8 +555,7 @@ TEST(endpoint_role_not_held)
 	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
 	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 2, 2);
 
 	/* The roles a file has can be handed on. */
 	ep = new_ep_exact(rx, MPMC_ROLE_RECV, 0);
@@ -599,8 +582,7 @@ TEST(open_rdonly_is_born_eof)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown & MPMC_SHUT_WR);
 	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_RD);
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 0, 1);
 
 	/* No sender can ever exist: EOF at once. */
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
@@ -624,8 +606,7 @@ TEST(open_wronly_is_born_epipe)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown & MPMC_SHUT_RD);
 	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_WR);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(0, st.recv_files);
+	EXPECT_FILES(st, 1, 0);
 
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
@@ -657,16 +638,14 @@ TEST(last_sender_close_drains_then_eof)
 	/* A sender is left (tx): no shutdown yet. */
 	close(fd);
 	MPMC_STATS(rx, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	ASSERT_EQ(0, write_str(tx, "b"));
 
 	/* The last sender goes. */
 	close(tx);
 	MPMC_STATS(rx, &st);
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 0, 1);
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(2, st.queued_msgs);
 
@@ -917,8 +896,7 @@ TEST(scm_rights_passes_channel)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(2, st.total_received);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	close(sv[0]);
 	close(fd);
 }

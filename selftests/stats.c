@@ -45,8 +45,7 @@ TEST(fresh_channel)
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
 	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.blocked_senders);
 	EXPECT_EQ(0U, st.blocked_receivers);
 	EXPECT_EQ(0U, st.total_sent);
@@ -131,20 +130,17 @@ TEST(files_per_access_mode)
 	ASSERT_LE(0, wr);
 
 	ASSERT_EQ(0, get_stats(rw, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 
 	/* O_RDONLY: no sender can ever exist, born with SHUT_WR. */
 	ASSERT_EQ(0, get_stats(rd, &st));
-	EXPECT_EQ(0U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 0U, 1U);
 	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
 
 	/* O_WRONLY: born with SHUT_RD. */
 	ASSERT_EQ(0, get_stats(wr, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_FILES(st, 1U, 0U);
 	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
 	close(rw);
 	close(rd);
@@ -163,8 +159,7 @@ TEST(dup_and_fork_are_not_new_files)
 	fd2 = dup(fd);
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -183,8 +178,7 @@ TEST(dup_and_fork_are_not_new_files)
 	/* Closing a dup, or the child's exit, releases nothing. */
 	close(fd2);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 	close(fd);
 }
@@ -199,43 +193,36 @@ TEST(endpoints_are_counted)
 	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 2U, 1U);
 
 	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rcv);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(2U, st.recv_files);
+	EXPECT_FILES(st, 2U, 2U);
 
 	both = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, both);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(3U, st.send_files);
-	EXPECT_EQ(3U, st.recv_files);
+	EXPECT_FILES(st, 3U, 3U);
 
 	/* Every file sees the same channel. */
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(3U, st.send_files);
-	EXPECT_EQ(3U, st.recv_files);
+	EXPECT_FILES(st, 3U, 3U);
 
 	close(both);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(2U, st.recv_files);
+	EXPECT_FILES(st, 2U, 2U);
 
 	/* The original gone, one sender and one receiver remain. */
 	close(fd);
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 
 	/* The last receiver gone: SHUT_RD. */
 	close(rcv);
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_FILES(st, 1U, 0U);
 	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
 	close(snd);
 }
@@ -254,8 +241,7 @@ TEST(last_sender_gone_sets_shut_wr)
 	close(fd);
 	close(snd);
 	ASSERT_EQ(0, get_stats(rcv, &st));
-	EXPECT_EQ(0U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 0U, 1U);
 	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
 	close(rcv);
 }
@@ -281,8 +267,7 @@ TEST(shutdown_bits)
 	EXPECT_EQ(1U, st.total_sent);
 	EXPECT_EQ(1U, st.total_received);
 	/* Files keep their roles after a shutdown. */
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 
 	/* SHUT_RD discards what is queued. */
 	ASSERT_EQ(1, write(b, "y", 1));
@@ -478,8 +463,7 @@ TEST(fdinfo_matches_stats)
 	ASSERT_EQ(200U, st.max_msg_size);
 	ASSERT_EQ(2U, st.queued_msgs);
 	ASSERT_EQ(10U, st.queued_bytes);
-	ASSERT_EQ(2U, st.send_files);
-	ASSERT_EQ(1U, st.recv_files);
+	ASSERT_FILES(st, 2U, 1U);
 	ASSERT_EQ(3U, st.total_sent);
 	ASSERT_EQ(1U, st.total_received);
 	ASSERT_FDINFO_MATCHES(fd);
@@ -529,15 +513,14 @@ TEST(fdinfo_blocked_counts)
 
 TEST(stats_efault)
 {
-	void *gone;
+	void *bad[3] = { NULL, BAD_PTR, unmapped_page() };
 	int fd = mpmc_test_open(O_RDWR);
+	unsigned int i;
 
 	ASSERT_LE(0, fd);
-	gone = unmapped_page();
-	ASSERT_NE(NULL, gone);
-	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
-	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));
-	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, gone));
+	ASSERT_NE(NULL, bad[2]);
+	for (i = 0; i < 3; i++)
+		EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, bad[i]));
 	close(fd);
 }
 

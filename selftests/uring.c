@@ -73,6 +73,23 @@ static int sync_rw(struct io_uring *ring, bool wr, int fd, void *buf,
 }
 
 /* Nothing completes within QUIET_MS. */
+/*
+ * Submit @sqe (user_data @ud) alone and wait for its completion: its
+ * result, or -10000 if it could not be submitted, -10001 if none came.
+ */
+static int submit_one(struct io_uring *ring, struct io_uring_sqe *sqe,
+		      __u64 ud)
+{
+	struct cqe c;
+
+	sqe->user_data = ud;
+	if (io_uring_submit(ring) != 1)
+		return -10000;
+	if (get_cqe(ring, WAIT_MS, &c))
+		return -10001;
+	return c.res;
+}
+
 #define ASSERT_QUIET(ring) do { \
 	struct cqe __c; \
 	int __r = get_cqe((ring), QUIET_MS, &__c); \
@@ -143,7 +160,6 @@ TEST(readv_writev)
 	struct io_uring_sqe *sqe;
 	struct iovec wv[3], rv[3];
 	struct io_uring ring;
-	struct cqe c;
 	int fd;
 
 	fd = mpmc_test_open_cfg(8, 256);
@@ -155,10 +171,7 @@ TEST(readv_writev)
 	wv[2] = (struct iovec){ "f", 1 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_writev(sqe, fd, wv, 3, 0);
-	sqe->user_data = 1;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(6, c.res);
+	ASSERT_EQ(6, submit_one(&ring, sqe, 1));
 	EXPECT_EQ(1U, stats_of(fd).queued_msgs);
 	EXPECT_EQ(6, fionread(fd));
 	ASSERT_EQ(10, write(fd, "0123456789", 10));
@@ -170,10 +183,7 @@ TEST(readv_writev)
 	rv[2] = (struct iovec){ d, 8 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 3, 0);
-	sqe->user_data = 2;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(6, c.res);
+	ASSERT_EQ(6, submit_one(&ring, sqe, 2));
 	ASSERT_EQ(0, memcmp(a, "abcd", 4));
 	ASSERT_EQ(0, memcmp(b, "ef", 2));
 
@@ -182,10 +192,7 @@ TEST(readv_writev)
 	rv[2] = (struct iovec){ d, 10 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 3, 0);
-	sqe->user_data = 3;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(10, c.res);
+	ASSERT_EQ(10, submit_one(&ring, sqe, 3));
 	ASSERT_EQ(0, memcmp(f, "012", 3));
 	ASSERT_EQ(0, memcmp(a, "345", 3));
 	ASSERT_EQ(0, memcmp(d, "6789", 4));
@@ -196,19 +203,13 @@ TEST(readv_writev)
 	rv[1] = (struct iovec){ f, 3 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 2, 0);
-	sqe->user_data = 4;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(-EMSGSIZE, c.res);
+	ASSERT_EQ(-EMSGSIZE, submit_one(&ring, sqe, 4));
 	EXPECT_EQ(8, fionread(fd));
 	rv[0] = (struct iovec){ g, 5 };
 	rv[1] = (struct iovec){ h, 5 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 2, 0);
-	sqe->user_data = 5;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(8, c.res);
+	ASSERT_EQ(8, submit_one(&ring, sqe, 5));
 	ASSERT_EQ(0, memcmp(g, "xyzxy", 5));
 	ASSERT_EQ(0, memcmp(h, "zxy", 3));
 	EXPECT_EQ(0U, stats_of(fd).queued_msgs);
@@ -237,18 +238,12 @@ TEST(fixed_buffers)
 		bufs[0][i] = (char)(i * 7);
 	sqe = get_sqe(&ring);
 	io_uring_prep_write_fixed(sqe, fd, bufs[0], 300, 0, 0);
-	sqe->user_data = 1;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(300, c.res);
+	ASSERT_EQ(300, submit_one(&ring, sqe, 1));
 	EXPECT_EQ(300, fionread(fd));
 
 	sqe = get_sqe(&ring);
 	io_uring_prep_read_fixed(sqe, fd, bufs[1], sizeof(bufs[1]), 0, 1);
-	sqe->user_data = 2;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(300, c.res);
+	ASSERT_EQ(300, submit_one(&ring, sqe, 2));
 	ASSERT_EQ(0, memcmp(bufs[0], bufs[1], 300));
 
 	/* A READ_FIXED on an empty channel parks until a write. */
