@@ -6,10 +6,10 @@
  * $MPMC_KO with the same parameters.
  *
  * It unloads the module, so run-all.sh runs it after the programs that
- * need the module (its list "last"). Whatever happens (failed assertion, test killed
- * by its timeout), the module is loaded again before the program exits:
- * by the fixture teardown in the test child and by an atexit() handler in
- * the harness parent. Needs root and $MPMC_KO; skipped otherwise.
+ * need the module (its list "last"). Whatever happens (failed assertion,
+ * test killed by its timeout), the module is loaded again before the
+ * program exits: by the fixture teardown in the test child and by an
+ * atexit() handler in the harness parent. Needs root and $MPMC_KO; skipped otherwise.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>

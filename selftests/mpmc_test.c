@@ -35,7 +35,9 @@ int mpmc_test_open(int flags)
  */
 int mpmc_test_open_cfg(__u32 capacity, __u32 msg_size)
 {
-	struct mpmc_config cfg = { .capacity = capacity, .max_msg_size = msg_size };
+	struct mpmc_config cfg = {
+		.capacity = capacity, .max_msg_size = msg_size,
+	};
 	int fd = mpmc_test_open(O_RDWR);
 
 	if (fd < 0)
@@ -161,7 +163,7 @@ struct mpmc_stats stats_of(int fd)
 
 volatile uintptr_t mpmc_bad_addr = 1;
 
-/* A page that is certainly not mapped (mapped, then unmapped); NULL on error. */
+/* A page that is certainly not mapped (was, then unmapped); NULL on error. */
 void *unmapped_page(void)
 {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
@@ -334,7 +336,9 @@ static void *op_fn(void *arg)
 {
 	struct op *op = arg;
 	struct mpmc_msgvec v = { .buf = (uintptr_t)op->buf, .len = op->len };
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1, .timeout_ns = -1 };
+	struct mpmc_batch b = {
+		.vec = (uintptr_t)&v, .count = 1, .timeout_ns = -1,
+	};
 
 	__atomic_store_n(&op->tid, gettid(), __ATOMIC_SEQ_CST);
 	switch (op->kind) {
@@ -751,7 +755,8 @@ static uint32_t checksum(const unsigned char *p, size_t n)
 }
 
 /* The payload of message @seq of producer @prod. */
-static void fill_payload(unsigned char *p, size_t n, uint32_t prod, uint32_t seq)
+static void fill_payload(unsigned char *p, size_t n, uint32_t prod,
+			 uint32_t seq)
 {
 	uint32_t x = prod * 0x9e3779b1u + seq * 0x85ebca6bu + 1;
 
@@ -775,7 +780,9 @@ static void fill_payload(unsigned char *p, size_t n, uint32_t prod, uint32_t seq
 size_t stress_msg(unsigned char *buf, uint32_t prod, uint32_t seq,
 		uint32_t *rnd, size_t max, size_t spread)
 {
-	struct stress_hdr h = { .magic = STRESS_MAGIC, .prod = prod, .seq = seq };
+	struct stress_hdr h = {
+		.magic = STRESS_MAGIC, .prod = prod, .seq = seq,
+	};
 	uint32_t r = xorshift(rnd);
 	size_t len;
 

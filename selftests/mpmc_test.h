@@ -83,7 +83,7 @@ struct op {
 	pthread_t th;
 	int fd;
 	enum op_kind kind;
-	size_t len;		/* bytes to write, or the read buffer's size */
+	size_t len;		/* bytes to write, or the read buffer size */
 	ssize_t ret;		/* bytes moved (a batch's too), or -1 */
 	int err;		/* errno when ret < 0, else 0 */
 	int tid;		/* the thread's gettid(): op_tid() */
@@ -211,7 +211,7 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 	ASSERT_EQ(e, errno);						\
 } while (0)
 
-/* The call of @op (a struct op, or anything with ret and err) failed with @e. */
+/* The call of @op (anything with ret and err) failed with errno @e. */
 #define EXPECT_OP_ERR(op, e) do {					\
 	EXPECT_EQ(-1, (op).ret);					\
 	EXPECT_EQ(e, (op).err);					\
@@ -245,13 +245,15 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
  * long as the string literal @s, expect the same bytes.
  */
 #define CHECK_READ(fd, buf, s) do {					\
-	ASSERT_EQ((ssize_t)sizeof(s) - 1, read((fd), (buf), sizeof(buf)));	\
+	ASSERT_EQ((ssize_t)sizeof(s) - 1,				\
+		  read((fd), (buf), sizeof(buf)));			\
 	EXPECT_EQ(0, memcmp((buf), (s), sizeof(s) - 1));		\
 } while (0)
 
 /* The same through read_str() (bounded wait, NUL-terminated @buf). */
 #define CHECK_READ_STR(fd, buf, s) do {					\
-	ASSERT_EQ((ssize_t)sizeof(s) - 1, read_str((fd), (buf), sizeof(buf)));	\
+	ASSERT_EQ((ssize_t)sizeof(s) - 1,				\
+		  read_str((fd), (buf), sizeof(buf)));		\
 	EXPECT_STREQ((s), (buf));					\
 } while (0)
 
