@@ -29,7 +29,6 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 #define SLACK_NS	2000000000LL	/* how late a timeout may fire */
 
@@ -92,15 +91,6 @@ static int get_msg(int fd, size_t len, unsigned int id)
 	if (n != (ssize_t)len || !check(buf, len, id))
 		return -1;
 	return 0;
-}
-
-static int next_len(int fd)
-{
-	int len = -1;
-
-	if (ioctl(fd, FIONREAD, &len))
-		return -1;
-	return len;
 }
 
 /*
@@ -166,83 +156,7 @@ static int bop_start(struct bop *op)
 /* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
 static int bop_join(struct bop *op)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-/* A plain blocking write(2) in a thread. */
-struct wop {
-	pthread_t th;
-	int fd;
-	unsigned int id;
-	size_t len;
-	ssize_t ret;
-	int err;
-};
-
-static void *wop_fn(void *arg)
-{
-	struct wop *op = arg;
-	char buf[BUFSZ];
-
-	fill(buf, op->len, op->id);
-	op->ret = write(op->fd, buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	return NULL;
-}
-
-static int wop_join(struct wop *op)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-static atomic_int sig_count;
-
-static void on_sig(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&sig_count, 1);
-}
-
-static int set_sigusr1(bool restart)
-{
-	struct sigaction sa = { .sa_handler = on_sig };
-
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = restart ? SA_RESTART : 0;
-	atomic_store(&sig_count, 0);
-	return sigaction(SIGUSR1, &sa, NULL);
-}
-
-static int wait_sig_count(int want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (atomic_load(&sig_count) < want) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return 0;
-}
-
-/* A page that is mapped and then unmapped: a user address that faults. */
-static void *bad_addr(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	munmap(p, 4096);
-	return p;
+	return join_within(op->th);
 }
 
 /* Expect the channel of @fd to be exactly as a fresh one with @queued. */
@@ -274,14 +188,11 @@ TEST(einval_count)
 	}
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, 0, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, 0, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, MPMC_BATCH_MAX + 1, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, MPMC_BATCH_MAX + 1, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec, UINT32_MAX, 0));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, batch(fd, cmds[c], vec, UINT32_MAX, 0));
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 100));
@@ -334,8 +245,7 @@ TEST(einval_flags)
 				.flags = flags[i], .timeout_ns = 0,
 			};
 			errno = 0;
-			EXPECT_EQ(-1, ioctl(fd, cmds[c], &b));
-			EXPECT_EQ(EINVAL, errno);
+			EXPECT_ERRNO(EINVAL, ioctl(fd, cmds[c], &b));
 		}
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
@@ -425,8 +335,7 @@ TEST(einval_recv_prio)
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	op.vec[0].prio = 1;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EINVAL, op.err);
+	EXPECT_OP_ERR(op, EINVAL);
 	EXPECT_MOVED(fd, 5, 5, 0);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 	EXPECT_EQ(BUFSZ, op.vec[1].len);
@@ -466,19 +375,16 @@ TEST(ebadf_without_role)
 	/* The send-only endpoint cannot receive: the message stays. */
 	bop_init(&op, tx, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	bop_init(&op, tx, MPMC_IOC_RECV, 4, -1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 
 	/* The receive-only endpoint cannot send. */
 	bop_init(&op, rx, MPMC_IOC_SEND, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	EXPECT_MOVED(fd, 1, 1, 0);
 
 	/* Files opened O_RDONLY / O_WRONLY lack the other role. */
@@ -488,12 +394,10 @@ TEST(ebadf_without_role)
 	ASSERT_LE(0, wo);
 	bop_init(&op, ro, MPMC_IOC_SEND, 1, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 	bop_init(&op, wo, MPMC_IOC_RECV, 1, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EBADF, op.err);
+	EXPECT_OP_ERR(op, EBADF);
 
 	/* The endpoints with the right role do work. */
 	bop_init(&op, tx, MPMC_IOC_SEND, 1, 0, 10, NULL);
@@ -514,7 +418,7 @@ TEST(ebadf_without_role)
 TEST(efault_batch_pointer)
 {
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	int fd, c;
 
 	ASSERT_NE(NULL, bad);
@@ -523,14 +427,11 @@ TEST(efault_batch_pointer)
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], NULL));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], NULL));
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], bad));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], bad));
 		errno = 0;
-		EXPECT_EQ(-1, ioctl(fd, cmds[c], (void *)-4096L));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, ioctl(fd, cmds[c], (void *)-4096L));
 	}
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 1));
@@ -542,7 +443,7 @@ TEST(efault_vec_pointer)
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
 	struct mpmc_msgvec *vec;
 	char *page, buf[2][8];
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	int fd, c;
 
 	ASSERT_NE(NULL, bad);
@@ -561,18 +462,14 @@ TEST(efault_vec_pointer)
 
 	for (c = 0; c < 2; c++) {
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], NULL, 1, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], NULL, 1, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], bad, 4, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], bad, 4, 0));
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], (void *)-4096L, 1, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], (void *)-4096L, 1, 0));
 		/* Entries 0 and 1 are readable, entry 2 is not. */
 		errno = 0;
-		EXPECT_EQ(-1, batch(fd, cmds[c], vec - 1, 3, 0));
-		EXPECT_EQ(EFAULT, errno);
+		EXPECT_ERRNO(EFAULT, batch(fd, cmds[c], vec - 1, 3, 0));
 		EXPECT_MOVED(fd, 1, 1, 0);
 	}
 
@@ -582,8 +479,7 @@ TEST(efault_vec_pointer)
 	 */
 	ASSERT_EQ(0, mprotect(page, 4096, PROT_READ));
 	errno = 0;
-	EXPECT_EQ(-1, batch(fd, MPMC_IOC_RECV, vec - 1, 2, 0));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, batch(fd, MPMC_IOC_RECV, vec - 1, 2, 0));
 	EXPECT_MOVED(fd, 1, 1, 0);
 	/* ... while a send only reads it. */
 	memcpy(buf[1], "readonly", 8);
@@ -731,16 +627,14 @@ TEST(timeout_zero_eagain)
 	ASSERT_LE(0, fd);
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EAGAIN, op.err);
+	EXPECT_OP_ERR(op, EAGAIN);
 	EXPECT_GT(1000000000LL, op.elapsed_ns);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, 0, 2, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EAGAIN, op.err);
+	EXPECT_OP_ERR(op, EAGAIN);
 	EXPECT_GT(1000000000LL, op.elapsed_ns);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
@@ -760,8 +654,7 @@ TEST(timeout_expires)
 	ASSERT_LE(0, fd);
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, tmo, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	EXPECT_LE(tmo, op.elapsed_ns);
 	EXPECT_GT(tmo + SLACK_NS, op.elapsed_ns);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
@@ -770,8 +663,7 @@ TEST(timeout_expires)
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, tmo, 2, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	EXPECT_LE(tmo, op.elapsed_ns);
 	EXPECT_GT(tmo + SLACK_NS, op.elapsed_ns);
 	EXPECT_MOVED(fd, 1, 1, 0);
@@ -783,8 +675,7 @@ TEST(timeout_expires)
 	/* A short timeout: 1 ns. */
 	bop_init(&op, fd, MPMC_IOC_RECV, 1, 1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	close(fd);
 }
 
@@ -910,8 +801,7 @@ TEST(nonblock_file_eagain)
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK));
 	bop_init(&op, fd, MPMC_IOC_SEND, 1, 200000000LL, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(ETIMEDOUT, op.err);
+	EXPECT_OP_ERR(op, ETIMEDOUT);
 	close(nb);
 	close(fd);
 }
@@ -940,17 +830,16 @@ TEST(recv_entry_too_small)
 	EXPECT_EQ(50U, op.vec[1].len);
 	EXPECT_EQ(200U, op.vec[2].len);
 	EXPECT_MOVED(fd, 2, 3, 1);
-	EXPECT_EQ(100, next_len(fd));
+	EXPECT_EQ(100, fionread(fd));
 
 	/* Now the first entry is too small: EMSGSIZE, nothing taken. */
 	for (i = 0; i < 2; i++) {
 		bop_init(&op, fd, MPMC_IOC_RECV, 3, i ? 0 : -1, 0, &small[1]);
 		bop_run(&op);
-		EXPECT_EQ(-1, op.ret);
-		EXPECT_EQ(EMSGSIZE, op.err);
+		EXPECT_OP_ERR(op, EMSGSIZE);
 		EXPECT_EQ(50U, op.vec[0].len);
 		EXPECT_MOVED(fd, 2, 3, 1);
-		EXPECT_EQ(100, next_len(fd));
+		EXPECT_EQ(100, fionread(fd));
 	}
 	EXPECT_EQ(0, get_msg(fd, 100, 1));
 	EXPECT_EQ(0, get_msg(fd, 10, 2));
@@ -976,8 +865,7 @@ TEST(send_entry_too_large)
 
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, -1, 1, &lens[1]);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EMSGSIZE, op.err);
+	EXPECT_OP_ERR(op, EMSGSIZE);
 	EXPECT_MOVED(fd, 0, 1, 1);
 
 	/* Larger than BUFSZ and than the module-wide limit, too. */
@@ -986,17 +874,16 @@ TEST(send_entry_too_large)
 	vec[2] = (struct mpmc_msgvec){ .buf = (uintptr_t)big, .len = UINT32_MAX };
 	EXPECT_EQ(1, batch(fd, MPMC_IOC_SEND, vec, 3, 0));
 	errno = 0;
-	EXPECT_EQ(-1, batch(fd, MPMC_IOC_SEND, &vec[2], 1, 0));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, batch(fd, MPMC_IOC_SEND, &vec[2], 1, 0));
 	EXPECT_MOVED(fd, 1, 2, 1);
-	EXPECT_EQ(128, next_len(fd));
+	EXPECT_EQ(128, fionread(fd));
 	close(fd);
 }
 
 TEST(recv_fault_in_later_entry)
 {
 	struct mpmc_stats st;
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	struct bop op;
 	int fd, i;
 
@@ -1021,14 +908,13 @@ TEST(recv_fault_in_later_entry)
 	EXPECT_EQ(2U, st.queued_msgs);
 	EXPECT_EQ(22U + 23U, st.queued_bytes);
 	EXPECT_EQ(2U, st.total_received);
-	EXPECT_EQ(22, next_len(fd));
+	EXPECT_EQ(22, fionread(fd));
 
 	/* Fault in the first entry: EFAULT, the message stays. */
 	bop_init(&op, fd, MPMC_IOC_RECV, 4, -1, 0, NULL);
 	op.vec[0].buf = (uintptr_t)bad;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EFAULT, op.err);
+	EXPECT_OP_ERR(op, EFAULT);
 	EXPECT_EQ(BUFSZ, op.vec[0].len);
 	EXPECT_MOVED(fd, 2, 4, 2);
 
@@ -1040,7 +926,7 @@ TEST(recv_fault_in_later_entry)
 
 TEST(send_fault_in_later_entry)
 {
-	void *bad = bad_addr();
+	void *bad = unmapped_page();
 	struct bop op;
 	int fd;
 
@@ -1067,8 +953,7 @@ TEST(send_fault_in_later_entry)
 	bop_init(&op, fd, MPMC_IOC_SEND, 4, 0, 0, NULL);
 	op.vec[0].buf = (uintptr_t)bad;
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EFAULT, op.err);
+	EXPECT_OP_ERR(op, EFAULT);
 	EXPECT_MOVED(fd, 0, 3, 3);
 	close(fd);
 }
@@ -1315,12 +1200,10 @@ TEST(shut_wr)
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, -1, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EPIPE, op.err);
+	EXPECT_OP_ERR(op, EPIPE);
 	bop_init(&op, fd, MPMC_IOC_SEND, 2, 0, 0, NULL);
 	bop_run(&op);
-	EXPECT_EQ(-1, op.ret);
-	EXPECT_EQ(EPIPE, op.err);
+	EXPECT_OP_ERR(op, EPIPE);
 	EXPECT_MOVED(fd, 2, 3, 1);
 
 	/* Drain, then 0 at once, every time, whatever the timeout. */
@@ -1373,8 +1256,7 @@ TEST(shut_wr_wakes_blocked_batches)
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
 	ASSERT_EQ(0, bop_join(&tx));
-	EXPECT_EQ(-1, tx.ret);
-	EXPECT_EQ(EPIPE, tx.err);
+	EXPECT_OP_ERR(tx, EPIPE);
 	EXPECT_MOVED(fd, 1, 1, 0);
 	EXPECT_EQ(0, get_msg(fd, 8, 1));
 	close(fd);
@@ -1451,7 +1333,7 @@ TEST(send_batch_serves_blocked_receivers)
 TEST(recv_batch_admits_blocked_senders)
 {
 	struct mpmc_stats st;
-	struct wop wr[4];
+	struct op wr[4];
 	struct bop op;
 	int fd, i;
 
@@ -1460,11 +1342,10 @@ TEST(recv_batch_admits_blocked_senders)
 	ASSERT_EQ(0, put_msg(fd, 8, 0));
 	ASSERT_EQ(0, put_msg(fd, 8, 1));
 	for (i = 0; i < 4; i++) {
-		memset(&wr[i], 0, sizeof(wr[i]));
-		wr[i].fd = fd;
-		wr[i].id = 10 + i;
-		wr[i].len = 16 + i;
-		ASSERT_EQ(0, pthread_create(&wr[i].th, NULL, wop_fn, &wr[i]));
+		char msg[BUFSZ];
+
+		fill(msg, 16 + i, 10 + i);
+		ASSERT_EQ(0, op_start(&wr[i], fd, OP_WRITE, msg, 16 + i));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
 
@@ -1479,7 +1360,7 @@ TEST(recv_batch_admits_blocked_senders)
 	EXPECT_TRUE(check(op.bufs[3], 17, 11));
 
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, wop_join(&wr[i])) {
+		ASSERT_EQ(0, op_join(&wr[i])) {
 			TH_LOG("writer %d is still asleep", i);
 		}
 		EXPECT_EQ(16 + i, wr[i].ret);

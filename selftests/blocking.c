@@ -23,141 +23,7 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
-
-/* One read() or write() run in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[4096];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int tid;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	atomic_store(&op->tid, gettid());
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	op->len = len;
-	if (wr && msg)
-		memcpy(op->buf, msg, len);
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int start_reader(struct op *op, int fd, size_t len)
-{
-	return op_start(op, fd, false, NULL, len);
-}
-
-static int start_writer(struct op *op, int fd, const char *msg)
-{
-	return op_start(op, fd, true, msg, strlen(msg));
-}
-
-static bool op_done(struct op *op)
-{
-	return atomic_load(&op->done);
-}
-
-/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
-static int op_join(struct op *op)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
-}
-
-static int write_str(int fd, const char *s)
-{
-	ssize_t n = write(fd, s, strlen(s));
-
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/*
- * Read one message into @buf as a C string with a bounded wait (through a
- * thread), so that a module that never delivers fails the test instead of
- * hanging it. Returns the length, 0 at EOF, -1 with errno (ETIMEDOUT).
- */
-static ssize_t read_str(int fd, char *buf, size_t size)
-{
-	struct op *op = malloc(sizeof(*op));
-	ssize_t ret;
-
-	if (!op)
-		return -1;
-	if (start_reader(op, fd, size - 1)) {
-		free(op);
-		return -1;
-	}
-	if (op_join(op)) {
-		/* Leak @op: the thread still owns it. */
-		pthread_detach(op->th);
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	ret = op->ret;
-	if (ret < 0) {
-		errno = op->err;
-	} else {
-		memcpy(buf, op->buf, ret);
-		buf[ret] = '\0';
-	}
-	free(op);
-	return ret;
-}
-
-static atomic_int sig_count;
-
-static void on_sig(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&sig_count, 1);
-}
-
-static int set_sigusr1(bool restart)
-{
-	struct sigaction sa = { .sa_handler = on_sig };
-
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = restart ? SA_RESTART : 0;
-	atomic_store(&sig_count, 0);
-	return sigaction(SIGUSR1, &sa, NULL);
-}
-
-static int wait_sig_count(int want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (atomic_load(&sig_count) < want) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return 0;
-}
 
 TEST(read_blocks_until_write)
 {
@@ -165,10 +31,8 @@ TEST(read_blocks_until_write)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 4096);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 4096));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	usleep(SETTLE_US);
 	EXPECT_FALSE(op_done(&rd));
 	MPMC_STATS(fd, &st);
@@ -182,9 +46,7 @@ TEST(read_blocks_until_write)
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
-	EXPECT_EQ(1, st.total_received);
+	EXPECT_TOTALS(st, 0, 1, 1);
 	close(fd);
 }
 
@@ -209,21 +71,16 @@ TEST(write_blocks_until_read)
 	EXPECT_EQ(2, st.queued_msgs);
 	EXPECT_EQ(2, st.total_sent);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m0", buf);
+	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(2, wr.ret);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m1", buf);
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m2", buf);
+	CHECK_READ_STR(fd, buf, "m1");
+	CHECK_READ_STR(fd, buf, "m2");
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(3, st.total_received);
+	EXPECT_TOTALS(st, 0, 3, 3);
 	close(fd);
 }
 
@@ -238,25 +95,20 @@ TEST(nonblock_at_open)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 
 	ASSERT_EQ(0, write_str(fd, "a"));
 	ASSERT_EQ(0, write_str(fd, "b"));
-	EXPECT_EQ(-1, write(fd, "c", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "c", 1));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.queued_msgs);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(0, st.blocked_senders);
 
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("b", buf);
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	CHECK_READ_STR(fd, buf, "a");
+	CHECK_READ_STR(fd, buf, "b");
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -279,11 +131,9 @@ TEST(nonblock_fcntl_toggle)
 	ASSERT_EQ(0, fl & O_NONBLOCK);
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(fd, "x"));
-	EXPECT_EQ(-1, write(fd, "y", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "y", 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
@@ -293,12 +143,10 @@ TEST(nonblock_fcntl_toggle)
 	ASSERT_EQ(0, start_writer(&wr, fd, "y"));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	EXPECT_FALSE(op_done(&wr));
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("x", buf);
+	CHECK_READ_STR(fd, buf, "x");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(1, wr.ret);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("y", buf);
+	CHECK_READ_STR(fd, buf, "y");
 
 	/* ... and a read on the empty channel sleeps. */
 	ASSERT_EQ(0, start_reader(&rd, fd, 64));
@@ -319,15 +167,12 @@ TEST(signal_interrupts_blocked_read)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(false));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 64);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 
 	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(-1, rd.ret);
-	EXPECT_EQ(EINTR, rd.err);
+	EXPECT_OP_ERR(rd, EINTR);
 	EXPECT_EQ(1, atomic_load(&sig_count));
 
 	MPMC_STATS(fd, &st);
@@ -339,8 +184,7 @@ TEST(signal_interrupts_blocked_read)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(0, st.total_received);
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("after", buf);
+	CHECK_READ_STR(fd, buf, "after");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.total_received);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -355,16 +199,12 @@ TEST(signal_interrupts_blocked_write)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(false));
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "first", "blocked");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "first"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "blocked"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 
 	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EINTR, wr.err);
+	EXPECT_OP_ERR(wr, EINTR);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
@@ -372,8 +212,7 @@ TEST(signal_interrupts_blocked_write)
 	EXPECT_EQ(5, st.queued_bytes);
 	EXPECT_EQ(1, st.total_sent);
 
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("first", buf);
+	CHECK_READ_STR(fd, buf, "first");
 	/* The interrupted message was never enqueued, not even now. */
 	usleep(SETTLE_US);
 	MPMC_STATS(fd, &st);
@@ -382,8 +221,7 @@ TEST(signal_interrupts_blocked_write)
 	/* Non-blocking: a wrongly queued message must not hang the test. */
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, write_str(fd, "next"));
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("next", buf);
+	CHECK_READ_STR(fd, buf, "next");
 	close(fd);
 }
 
@@ -394,10 +232,8 @@ TEST(sa_restart_blocked_read)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(true));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 64);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 
 	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
 	ASSERT_EQ(0, wait_sig_count(1));
@@ -427,11 +263,8 @@ TEST(sa_restart_blocked_write)
 	int fd;
 
 	ASSERT_EQ(0, set_sigusr1(true));
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "first", "second");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "first"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "second"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 
 	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
 	ASSERT_EQ(0, wait_sig_count(1));
@@ -442,12 +275,10 @@ TEST(sa_restart_blocked_write)
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
 
-	ASSERT_EQ(5, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("first", buf);
+	CHECK_READ_STR(fd, buf, "first");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(6, wr.ret);
-	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("second", buf);
+	CHECK_READ_STR(fd, buf, "second");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -499,8 +330,7 @@ TEST(blocked_writers_enqueue_in_order)
 		ASSERT_EQ(0, start_writer(&wr[i], fd, msg));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("full", buf);
+	CHECK_READ_STR(fd, buf, "full");
 	for (i = 0; i < NFIFO; i++) {
 		snprintf(msg, sizeof(msg), "msg %d", i);
 		ASSERT_EQ((ssize_t)strlen(msg), read_str(fd, buf, sizeof(buf)));
@@ -512,9 +342,7 @@ TEST(blocked_writers_enqueue_in_order)
 	}
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(NFIFO + 1, st.total_sent);
-	EXPECT_EQ(NFIFO + 1, st.total_received);
+	EXPECT_TOTALS(st, 0, NFIFO + 1, NFIFO + 1);
 	close(fd);
 }
 
@@ -523,19 +351,10 @@ TEST(blocked_writers_enqueue_in_order)
 /* voluntary_ctxt_switches of thread @tid: each sleep counts one; -1 on error. */
 static long vcsw(pid_t tid)
 {
-	char path[64], line[128];
-	long v = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return scan_file(path, "voluntary_ctxt_switches: %lld", -1);
 }
 
 static int count_done(struct op *ops, int n)
@@ -571,7 +390,7 @@ TEST(one_message_wakes_one_reader)
 
 		usleep(SETTLE_US);
 		for (i = 0; i < NHERD; i++) {
-			long v = vcsw(atomic_load(&rd[i].tid));
+			long v = vcsw(op_tid(&rd[i]));
 
 			ASSERT_LE(0, v);
 			if (!k || v != sw[i])
@@ -593,7 +412,7 @@ TEST(one_message_wakes_one_reader)
 	for (i = 0; i < NHERD; i++) {
 		if (op_done(&rd[i]))
 			continue;
-		EXPECT_EQ(sw[i], vcsw(atomic_load(&rd[i].tid))) {
+		EXPECT_EQ(sw[i], vcsw(op_tid(&rd[i]))) {
 			TH_LOG("reader %d was woken for a message it did not get", i);
 		}
 	}
@@ -624,9 +443,7 @@ struct spinner {
 	pthread_t th;
 	int fd;
 	atomic_int stop;
-	atomic_long eagain;
-	atomic_long stolen;
-	atomic_long other;
+	atomic_long eagain, stolen, other;	/* read() results */
 };
 
 static void *spin_fn(void *arg)
@@ -718,14 +535,11 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	int fd, len;
 
 	memset(msg, 'q', sizeof(msg));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, 8);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd, 8));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(-1, rd.ret);
-	EXPECT_EQ(EMSGSIZE, rd.err);
+	EXPECT_OP_ERR(rd, EMSGSIZE);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
@@ -753,17 +567,14 @@ TEST(blocked_reader_emsgsize_next_in_line)
 	int fd;
 
 	memset(msg, 'r', sizeof(msg));
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&small, 8);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&small, fd, 8));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, start_reader(&big, fd, 4096));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
 
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&small));
-	EXPECT_EQ(-1, small.ret);
-	EXPECT_EQ(EMSGSIZE, small.err);
+	EXPECT_OP_ERR(small, EMSGSIZE);
 	ASSERT_EQ(0, op_join(&big));
 	ASSERT_EQ(sizeof(msg), big.ret);
 	EXPECT_EQ(0, memcmp(big.buf, msg, sizeof(msg)));

@@ -19,11 +19,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define WAIT_MS		10000	/* generous: the guest is emulated */
-
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int get_cfg(int fd, struct mpmc_config *cfg)
 {
 	memset(cfg, 0xa5, sizeof(*cfg));
@@ -65,75 +60,6 @@ static bool reserved_zero(const struct mpmc_config *cfg)
 	ASSERT_EQ((err), errno);					\
 	ASSERT_CFG((fd), (cap), (size));				\
 } while (0)
-
-struct limits {
-	unsigned long long max_capacity, max_msg_size, max_channel_bytes;
-};
-
-static bool read_limits(struct limits *l)
-{
-	l->max_capacity = mpmc_test_param("max_capacity");
-	l->max_msg_size = mpmc_test_param("max_msg_size");
-	l->max_channel_bytes = mpmc_test_param("max_channel_bytes");
-	return l->max_capacity && l->max_msg_size && l->max_channel_bytes;
-}
-
-/* A blocking write() run in its own thread. */
-struct writer {
-	pthread_t th;
-	int fd;
-	char msg[16];
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *writer_fn(void *arg)
-{
-	struct writer *w = arg;
-
-	w->ret = write(w->fd, w->msg, strlen(w->msg));
-	w->err = errno;
-	atomic_store(&w->done, 1);
-	return NULL;
-}
-
-static int start_writer(struct writer *w, int fd, const char *msg)
-{
-	memset(w, 0, sizeof(*w));
-	w->fd = fd;
-	snprintf(w->msg, sizeof(w->msg), "%s", msg);
-	return pthread_create(&w->th, NULL, writer_fn, w);
-}
-
-/* Wait up to WAIT_MS for the writer to finish; 0 when it did. */
-static int wait_writer(struct writer *w)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (!atomic_load(&w->done)) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return pthread_join(w->th, NULL);
-}
-
-static int wait_blocked_senders(int fd, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-	struct mpmc_stats st;
-
-	for (;;) {
-		if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-			return -1;
-		if (st.blocked_senders == want)
-			return 0;
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-}
 
 TEST(defaults)
 {
@@ -300,8 +226,7 @@ TEST(set_einval_product)
 
 	/* The channel still takes messages of the old size only. */
 	ASSERT_EQ(300, write(fd, buf, 300));
-	EXPECT_EQ(-1, write(fd, buf, 301));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, 301));
 	close(fd);
 }
 
@@ -324,15 +249,11 @@ TEST(set_ebusy_shrink_below_queued)
 	/* Exactly the queued count is fine, and then the channel is full. */
 	ASSERT_EQ(0, set_cfg(fd, 3, 100));
 	ASSERT_CFG(fd, 3, 100);
-	EXPECT_EQ(-1, write(fd, "d", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, "d", 1));
 
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('a', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('b', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('c', buf[0]);
+	CHECK_READ(fd, buf, "a");
+	CHECK_READ(fd, buf, "b");
+	CHECK_READ(fd, buf, "c");
 	close(fd);
 }
 
@@ -413,8 +334,7 @@ static void expect_full(struct __test_metadata *_metadata, int fd,
 	ASSERT_LE(0, fl);
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl & ~O_NONBLOCK));
 	errno = 0;
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SEND, &b));
-	EXPECT_EQ(ETIMEDOUT, errno);
+	EXPECT_ERRNO(ETIMEDOUT, ioctl(fd, MPMC_IOC_SEND, &b));
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl));
 	EXPECT_EQ(1, poll(&pfd, 1, 0));
 	EXPECT_EQ(POLLIN, pfd.revents);
@@ -429,8 +349,7 @@ TEST_F(capacity, honoured_exactly)
 
 	for (i = 0; i < variant->n; i++, next_wr++)
 		ASSERT_EQ(4, write(fd, &next_wr, 4));
-	EXPECT_EQ(-1, write(fd, &next_wr, 4));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(variant->n, st.queued_msgs);
@@ -442,8 +361,7 @@ TEST_F(capacity, honoured_exactly)
 	next_rd++;
 	ASSERT_EQ(4, write(fd, &next_wr, 4));
 	next_wr++;
-	EXPECT_EQ(-1, write(fd, &next_wr, 4));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(variant->n, st.queued_msgs);
@@ -452,8 +370,7 @@ TEST_F(capacity, honoured_exactly)
 		ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
 		EXPECT_EQ(0, memcmp(buf, &next_rd, 4));
 	}
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 }
 
 TEST(raise_msg_size)
@@ -472,27 +389,24 @@ TEST(raise_msg_size)
 	big[size - 1] = 'Q';
 
 	ASSERT_EQ(0, set_cfg(fd, 4, 16));
-	EXPECT_EQ(-1, write(fd, big, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, 17));
 	ASSERT_EQ(0, set_cfg(fd, 4, size));
 	ASSERT_EQ(17, write(fd, big, 17));
 	ASSERT_EQ((ssize_t)size, write(fd, big, size));
-	EXPECT_EQ(-1, write(fd, big, size + 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, size + 1));
 	ASSERT_EQ(17, read(fd, out, sizeof(out)));
 	ASSERT_EQ((ssize_t)size, read(fd, out, sizeof(out)));
 	EXPECT_EQ(0, memcmp(out, big, size));
 
 	/* And lowering it again stops the big message. */
 	ASSERT_EQ(0, set_cfg(fd, 4, 16));
-	EXPECT_EQ(-1, write(fd, big, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, big, 17));
 	close(fd);
 }
 
 TEST(grow_wakes_blocked_writer)
 {
-	struct writer w;
+	struct op w;
 	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
@@ -503,31 +417,28 @@ TEST(grow_wakes_blocked_writer)
 	ASSERT_EQ(1, write(fd, "2", 1));
 
 	ASSERT_EQ(0, start_writer(&w, fd, "3"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	usleep(50000);
-	ASSERT_FALSE(atomic_load(&w.done));
+	ASSERT_FALSE(op_done(&w));
 
 	ASSERT_EQ(0, set_cfg(fd, 3, 16));
-	ASSERT_EQ(0, wait_writer(&w));
+	ASSERT_EQ(0, op_join(&w));
 	EXPECT_EQ(1, w.ret);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.queued_msgs);
 	EXPECT_EQ(0U, st.blocked_senders);
 	EXPECT_EQ(3U, st.capacity);
 
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('3', buf[0]);
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
+	CHECK_READ(fd, buf, "3");
 	close(fd);
 }
 
 /* Growing by two with two blocked writers wakes both, in order. */
 TEST(grow_wakes_all_writers_that_fit)
 {
-	struct writer w[2];
+	struct op w[2];
 	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
@@ -536,24 +447,21 @@ TEST(grow_wakes_all_writers_that_fit)
 	ASSERT_EQ(0, set_cfg(fd, 1, 16));
 	ASSERT_EQ(1, write(fd, "1", 1));
 	ASSERT_EQ(0, start_writer(&w[0], fd, "2"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 1));
+	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, start_writer(&w[1], fd, "3"));
-	ASSERT_EQ(0, wait_blocked_senders(fd, 2));
+	ASSERT_EQ(0, wait_blocked(fd, false, 2));
 
 	ASSERT_EQ(0, set_cfg(fd, 3, 16));
-	ASSERT_EQ(0, wait_writer(&w[0]));
-	ASSERT_EQ(0, wait_writer(&w[1]));
+	ASSERT_EQ(0, op_join(&w[0]));
+	ASSERT_EQ(0, op_join(&w[1]));
 	EXPECT_EQ(1, w[0].ret);
 	EXPECT_EQ(1, w[1].ret);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.queued_msgs);
 	EXPECT_EQ(0U, st.blocked_senders);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('3', buf[0]);
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
+	CHECK_READ(fd, buf, "3");
 	close(fd);
 }
 
@@ -563,24 +471,16 @@ TEST(config_efault)
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, gone);
-	ASSERT_EQ(0, munmap(gone, 4096));
+	gone = unmapped_page();
+	ASSERT_NE(NULL, gone);
 	ASSERT_EQ(0, set_cfg(fd, 5, 50));
 
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_CONFIG, gone));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_SET_CONFIG, gone));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, BAD_PTR));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_CONFIG, gone));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, BAD_PTR));
+	EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_SET_CONFIG, gone));
 	ASSERT_CFG(fd, 5, 50);
 	close(fd);
 }

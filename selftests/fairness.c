@@ -32,7 +32,6 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 #define BUFSZ		256
 
@@ -43,79 +42,6 @@ static unsigned int blocked(int fd, bool rx)
 	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
 		return ~0U;
 	return rx ? st.blocked_receivers : st.blocked_senders;
-}
-
-/* One blocking call in its own thread: read(), write() or a batch of one. */
-enum kind { K_READ, K_WRITE, K_BRECV, K_BSEND };
-
-struct op {
-	pthread_t th;
-	int fd;
-	enum kind kind;
-	char buf[BUFSZ + 1];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-	struct mpmc_msgvec v = { .buf = (uintptr_t)op->buf, .len = op->len };
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1, .timeout_ns = -1 };
-
-	switch (op->kind) {
-	case K_READ:
-		op->ret = read(op->fd, op->buf, op->len);
-		break;
-	case K_WRITE:
-		op->ret = write(op->fd, op->buf, op->len);
-		break;
-	case K_BRECV:
-		op->ret = ioctl(op->fd, MPMC_IOC_RECV, &b);
-		if (op->ret == 1)
-			op->ret = v.len;
-		break;
-	case K_BSEND:
-		op->ret = ioctl(op->fd, MPMC_IOC_SEND, &b);
-		if (op->ret == 1)
-			op->ret = op->len;
-		break;
-	}
-	op->err = op->ret < 0 ? errno : 0;
-	if (op->ret >= 0 && (op->kind == K_READ || op->kind == K_BRECV))
-		op->buf[op->ret] = '\0';
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-/* Start @op: a writer of @msg, or a reader with a @len byte buffer. */
-static int op_start(struct op *op, int fd, enum kind kind, const char *msg,
-		    size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->kind = kind;
-	op->len = len;
-	if (msg)
-		memcpy(op->buf, msg, len);
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static bool op_done(struct op *op)
-{
-	return atomic_load(&op->done);
-}
-
-/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
-static int op_join(struct op *op)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	return pthread_timedjoin_np(op->th, NULL, &ts);
 }
 
 /*
@@ -135,33 +61,6 @@ static ssize_t recv_str(int fd, char *buf)
 		return -1;
 	buf[v.len] = '\0';
 	return v.len;
-}
-
-static int send_str(int fd, const char *s)
-{
-	return write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-static int new_endpoint(int fd, unsigned int roles, unsigned int flags)
-{
-	struct mpmc_endpoint ep = { .roles = roles, .flags = O_CLOEXEC | flags };
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
-/* An epoll set watching @fd for @events; -1 on error. */
-static int epoll_on(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep < 0)
-		return -1;
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		return -1;
-	}
-	return ep;
 }
 
 /* Events pending on @ep within @ms milliseconds (0: none). */
@@ -286,7 +185,7 @@ static int spin_start(struct spinner *s, int fd, enum spin_kind kind,
 	s->msg = msg;
 	s->ep = -1;
 	if (kind == S_EPOLL_READ) {
-		s->ep = epoll_on(fd, EPOLLIN);
+		s->ep = epoll_for(fd, EPOLLIN);
 		if (s->ep < 0)
 			return -1;
 	}
@@ -359,16 +258,16 @@ static void spinners_round(struct __test_metadata *_metadata, int round)
 
 	fd = mpmc_test_open_cfg(1, BUFSZ);
 	ASSERT_LE(0, fd);
-	nb = new_endpoint(fd, MPMC_ROLE_SEND, O_NONBLOCK);
+	nb = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
 	ASSERT_LE(0, nb);
-	ep = epoll_on(nb, EPOLLOUT);
+	ep = epoll_for(nb, EPOLLOUT);
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 
-	ASSERT_EQ(0, send_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m0"));
 	for (i = 0; i < NWRITERS; i++) {
 		snprintf(want, sizeof(want), "w%d", i);
-		ASSERT_EQ(0, op_start(&wr[i], fd, i % 2 ? K_BSEND : K_WRITE,
+		ASSERT_EQ(0, op_start(&wr[i], fd, i % 2 ? OP_BSEND : OP_WRITE,
 				      want, strlen(want)));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
@@ -472,9 +371,9 @@ TEST(blocked_readers_before_pollers)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	nb = new_endpoint(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	nb = new_ep(fd, MPMC_ROLE_RECV, O_NONBLOCK);
 	ASSERT_LE(0, nb);
-	ep = epoll_on(nb, EPOLLIN);
+	ep = epoll_for(nb, EPOLLIN);
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 	/* io_uring parks a READ only on a blocking file: use @fd. */
@@ -483,14 +382,14 @@ TEST(blocked_readers_before_pollers)
 	ASSERT_EQ(0, spin_wait_tries(&ep_rd, 0, 1));
 
 	for (i = 0; i < NREADERS; i++) {
-		ASSERT_EQ(0, op_start(&rd[i], fd, i % 2 ? K_BRECV : K_READ,
+		ASSERT_EQ(0, op_start(&rd[i], fd, i % 2 ? OP_BRECV : OP_READ,
 				      NULL, BUFSZ));
 		ASSERT_EQ(0, wait_blocked(fd, true, i + 1));
 	}
 
 	for (i = 0; i < NREADERS; i++) {
 		snprintf(msg, sizeof(msg), "msg %d", i);
-		ASSERT_EQ(0, send_str(fd, msg));
+		ASSERT_EQ(0, write_str(fd, msg));
 		ASSERT_EQ(0, op_join(&rd[i])) {
 			TH_LOG("reader %d did not get message %d", i, i);
 		}
@@ -514,7 +413,7 @@ TEST(blocked_readers_before_pollers)
 	EXPECT_EQ(0U, epoll_poll(ep, 0));
 
 	/* No blocked reader left: now a poller gets the message. */
-	ASSERT_EQ(0, send_str(fd, "msg 4"));
+	ASSERT_EQ(0, write_str(fd, "msg 4"));
 	end = now_ms() + WAIT_MS;
 	uring_got = false;
 	while (!atomic_load(&ep_rd.got) && now_ms() < end) {
@@ -548,9 +447,9 @@ TEST(blocked_readers_before_pollers)
  */
 TEST(emsgsize_passes_to_next_blocked_reader)
 {
-	static const struct { enum kind kind; size_t room; } rds[] = {
-		{ K_READ, 8 }, { K_BRECV, BUFSZ }, { K_BRECV, 8 }, { K_READ, BUFSZ },
-		{ K_BRECV, 8 }, { K_READ, 8 },
+	static const struct { enum op_kind kind; size_t room; } rds[] = {
+		{ OP_READ, 8 }, { OP_BRECV, BUFSZ }, { OP_BRECV, 8 }, { OP_READ, BUFSZ },
+		{ OP_BRECV, 8 }, { OP_READ, 8 },
 	};
 	struct mpmc_stats st;
 	struct spinner ep_rd;
@@ -565,7 +464,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	}
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	nb = new_endpoint(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	nb = new_ep(fd, MPMC_ROLE_RECV, O_NONBLOCK);
 	ASSERT_LE(0, nb);
 	ASSERT_EQ(0, spin_start(&ep_rd, nb, S_EPOLL_READ, NULL));
 	for (i = 0; i < 4; i++) {
@@ -574,10 +473,9 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	}
 
 	/* Readers 0 (small) and 1 (big): 0 gets EMSGSIZE, 1 the message. */
-	ASSERT_EQ(0, send_str(fd, big[0]));
+	ASSERT_EQ(0, write_str(fd, big[0]));
 	ASSERT_EQ(0, op_join(&rd[0]));
-	EXPECT_EQ(-1, rd[0].ret);
-	EXPECT_EQ(EMSGSIZE, rd[0].err);
+	EXPECT_OP_ERR(rd[0], EMSGSIZE);
 	ASSERT_EQ(0, op_join(&rd[1]));
 	EXPECT_EQ(100, rd[1].ret);
 	EXPECT_STREQ(big[0], rd[1].buf);
@@ -586,10 +484,9 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	EXPECT_FALSE(op_done(&rd[3]));
 
 	/* Readers 2 (small batch) and 3 (big read): the same again. */
-	ASSERT_EQ(0, send_str(fd, big[1]));
+	ASSERT_EQ(0, write_str(fd, big[1]));
 	ASSERT_EQ(0, op_join(&rd[2]));
-	EXPECT_EQ(-1, rd[2].ret);
-	EXPECT_EQ(EMSGSIZE, rd[2].err);
+	EXPECT_OP_ERR(rd[2], EMSGSIZE);
 	ASSERT_EQ(0, op_join(&rd[3]));
 	EXPECT_EQ(100, rd[3].ret);
 	EXPECT_STREQ(big[1], rd[3].buf);
@@ -605,7 +502,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 		ASSERT_EQ(0, op_start(&rd[i], fd, rds[i].kind, NULL, rds[i].room));
 		ASSERT_EQ(0, wait_blocked(fd, true, i - 3));
 	}
-	ASSERT_EQ(0, send_str(fd, "fits"));
+	ASSERT_EQ(0, write_str(fd, "fits"));
 	ASSERT_EQ(0, op_join(&rd[4]));
 	EXPECT_EQ(4, rd[4].ret);
 	EXPECT_STREQ("fits", rd[4].buf);
@@ -615,10 +512,9 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	EXPECT_EQ(0, atomic_load(&ep_rd.events));
 
 	/* Only a too-small reader is left: EMSGSIZE, then epoll gets it. */
-	ASSERT_EQ(0, send_str(fd, big[0]));
+	ASSERT_EQ(0, write_str(fd, big[0]));
 	ASSERT_EQ(0, op_join(&rd[5]));
-	EXPECT_EQ(-1, rd[5].ret);
-	EXPECT_EQ(EMSGSIZE, rd[5].err);
+	EXPECT_OP_ERR(rd[5], EMSGSIZE);
 	end = now_ms() + WAIT_MS;
 	while (!atomic_load(&ep_rd.got) && now_ms() < end)
 		usleep(1000);
@@ -628,9 +524,7 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	EXPECT_EQ(0, atomic_load(&ep_rd.other));
 
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(4U, st.total_sent);
-	EXPECT_EQ(4U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	close(nb);
 	close(fd);
 }
@@ -671,9 +565,9 @@ TEST(blocked_batch_rest_does_not_overtake)
 
 	fd = mpmc_test_open_cfg(3, BUFSZ);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, send_str(fd, "m0"));
-	ASSERT_EQ(0, send_str(fd, "m1"));
-	ASSERT_EQ(0, send_str(fd, "m2"));
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	ASSERT_EQ(0, write_str(fd, "m1"));
+	ASSERT_EQ(0, write_str(fd, "m2"));
 	for (i = 0; i < 3; i++)
 		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
 	bs.fd = fd;
@@ -681,7 +575,7 @@ TEST(blocked_batch_rest_does_not_overtake)
 	bs.ret = -2;
 	ASSERT_EQ(0, pthread_create(&th, NULL, bsend_fn, &bs));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
-	ASSERT_EQ(0, op_start(&wr, fd, K_WRITE, "w", 1));
+	ASSERT_EQ(0, op_start(&wr, fd, OP_WRITE, "w", 1));
 	ASSERT_EQ(0, wait_blocked(fd, false, 2));
 
 	for (i = 0; i < 8; i++)

@@ -61,45 +61,17 @@ static const char *const knobs[] = {
 };
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
 static int knob(const char *name, const char *val)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), DBG "/%s", name);
-	return write_file(path, val);
+	return write_file(path, val, 0);
 }
 
 static void make_it_fail(bool on)
 {
-	write_file("/proc/thread-self/make-it-fail", on ? "1" : "0");
+	write_file("/proc/thread-self/make-it-fail", on ? "1" : "0", 0);
 }
 
 static void bad(const char *op, int err)
@@ -376,7 +348,7 @@ FIXTURE_SETUP(fault)
 		return;
 	for (i = 0; i < NKNOBS; i++) {
 		snprintf(path, sizeof(path), DBG "/%s", knobs[i]);
-		self->have[i] = !read_file(path, self->saved[i], sizeof(self->saved[i]));
+		self->have[i] = !read_line(path, self->saved[i], sizeof(self->saved[i]));
 	}
 	self->armed = true;
 }

@@ -1154,8 +1154,7 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 	EXPECT_EQ(1ULL, st.total_sent);
 	EXPECT_EQ(1ULL, st.total_received);
 	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 	close(fd);
 }

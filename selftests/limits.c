@@ -41,17 +41,6 @@ static int drop_privileges(void)
 	return geteuid() == NOBODY ? 0 : -1;
 }
 
-struct limits {
-	unsigned long long max_capacity, max_msg_size, max_channel_bytes;
-};
-
-static void read_limits(struct limits *l)
-{
-	l->max_capacity = mpmc_test_param("max_capacity");
-	l->max_msg_size = mpmc_test_param("max_msg_size");
-	l->max_channel_bytes = mpmc_test_param("max_channel_bytes");
-}
-
 /* The largest message size and capacity whose product fits the limit. */
 static void worst_case(const struct limits *l, __u32 *cap, __u32 *size)
 {
@@ -117,21 +106,17 @@ TEST_F(unpriv, config_limits_hold)
 
 	/* Over each limit: EINVAL, and nothing changes. */
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, l->max_capacity + 1, 1));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, l->max_capacity + 1, 1));
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, 1, l->max_msg_size + 1));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, 1, l->max_msg_size + 1));
 	worst_case(l, &cap, &size);
 	if ((unsigned long long)cap + 1 <= l->max_capacity &&
 	    (unsigned long long)(cap + 1) * size > l->max_channel_bytes) {
 		errno = 0;
-		EXPECT_EQ(-1, set_cfg(fd, cap + 1, size));
-		EXPECT_EQ(EINVAL, errno);
+		EXPECT_ERRNO(EINVAL, set_cfg(fd, cap + 1, size));
 	}
 	errno = 0;
-	EXPECT_EQ(-1, set_cfg(fd, UINT32_MAX, UINT32_MAX));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_ERRNO(EINVAL, set_cfg(fd, UINT32_MAX, UINT32_MAX));
 	{
 		struct mpmc_config now;
 
@@ -171,16 +156,14 @@ TEST_F(unpriv, worst_case_channel_fills_and_stops)
 
 	/* One byte over max_msg_size: EMSGSIZE. */
 	errno = 0;
-	EXPECT_EQ(-1, write(fd, buf, size + 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, size + 1));
 
 	for (i = 0; i < cap; i++)
 		ASSERT_EQ((ssize_t)size, write(fd, buf, size)) {
 			TH_LOG("message %u of %u: %s", i, cap, strerror(errno));
 		}
 	errno = 0;
-	EXPECT_EQ(-1, write(fd, buf, 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, buf, 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(cap, st.queued_msgs);
 	EXPECT_EQ((unsigned long long)cap * size, st.queued_bytes);
@@ -195,8 +178,7 @@ TEST_F(unpriv, worst_case_channel_fills_and_stops)
 	for (i = 0; i < cap; i++)
 		ASSERT_EQ((ssize_t)size, read(fd, buf, size));
 	errno = 0;
-	EXPECT_EQ(-1, read(fd, buf, size));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, size));
 	close(fd);
 	free(buf);
 }
@@ -231,8 +213,7 @@ TEST_F(unpriv, cannot_change_limits_or_unload)
 	EXPECT_EQ(self->l.max_channel_bytes, after.max_channel_bytes);
 
 	errno = 0;
-	EXPECT_EQ(-1, syscall(SYS_delete_module, "mpmc", O_NONBLOCK));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EPERM, syscall(SYS_delete_module, "mpmc", O_NONBLOCK));
 	EXPECT_EQ(0, access("/sys/module/mpmc", F_OK));
 }
 
@@ -311,10 +292,8 @@ TEST(cannot_reach_another_users_channel)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(0ULL, st.total_received);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
-	ASSERT_EQ(6, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "secret", 6));
+	EXPECT_FILES(st, 1U, 1U);
+	CHECK_READ(fd, buf, "secret");
 	close(fd);
 }
 
@@ -344,8 +323,7 @@ TEST(given_channel_works_after_dropping_root)
 		_exit(0);
 	}
 	EXPECT_EQ(0, child_status(pid));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "given", 5));
+	CHECK_READ(fd, buf, "given");
 	close(fd);
 }
 
@@ -355,46 +333,20 @@ static long long read_ll(const char *path)
 {
 	char buf[64] = "";
 	long long v;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	if (fd < 0)
+	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	if (sscanf(buf, "%lld", &v) != 1)
 		return -1;
 	return v;
 }
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 static bool has_word(const char *path, const char *word)
 {
 	char buf[512] = "", *tok, *save;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	if (fd < 0)
+	if (read_file(path, buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
 		if (!strcmp(tok, word))
 			return true;
@@ -467,7 +419,7 @@ static void memcg_enable(struct __test_metadata *_metadata, bool *mounted)
 		SKIP(return, "no memory controller (CONFIG_MEMCG)");
 	}
 	if (!has_word(CGROOT "/cgroup.subtree_control", "memory"))
-		ASSERT_EQ(0, write_str(CGROOT "/cgroup.subtree_control", "+memory"));
+		ASSERT_EQ(0, write_file(CGROOT "/cgroup.subtree_control", "+memory", 0));
 }
 
 /* memory.current of the child's cgroup at each step of memcg_child(). */
@@ -496,7 +448,7 @@ static void memcg_measure(struct __test_metadata *_metadata, __u32 cap,
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-		if (write_str(path, "0"))
+		if (write_file(path, "0", 0))
 			_exit(89);
 		memcg_child(go[0], done[1], cap, size);
 	}

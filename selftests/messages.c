@@ -23,22 +23,9 @@
 
 static char bigbuf[BIG];
 
-/* Hidden from the compiler so that it does not warn about the bad access. */
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int open_nb(void)
 {
 	return mpmc_test_open(O_RDWR | O_NONBLOCK);
-}
-
-static int fionread(int fd)
-{
-	int n = -1;
-
-	if (ioctl(fd, FIONREAD, &n))
-		return -1;
-	return n;
 }
 
 static void noop_handler(int sig)
@@ -59,18 +46,6 @@ static void arm_guard(unsigned int sec)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	alarm(sec);
-}
-
-/* A page that is certainly not mapped. */
-static void *unmapped_page(void)
-{
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	munmap(p, 4096);
-	return p;
 }
 
 /* Fill @buf with the pattern of message @seq. */
@@ -102,14 +77,12 @@ TEST(round_trip)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(5, write(fd, "hello", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "hello", 5));
+	CHECK_READ(fd, buf, "hello");
 	EXPECT_EQ(0, buf[5]);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -146,8 +119,7 @@ TEST(fifo_order)
 			recvd++;
 		}
 	}
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -160,14 +132,11 @@ TEST(one_message_per_read)
 	ASSERT_EQ(3, write(fd, "abc", 3));
 	ASSERT_EQ(5, write(fd, "defgh", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abc", 3));
+	CHECK_READ(fd, buf, "abc");
 	EXPECT_EQ(0, buf[3]);
 	EXPECT_EQ(5, fionread(fd));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "defgh", 5));
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	CHECK_READ(fd, buf, "defgh");
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
 
@@ -187,8 +156,7 @@ TEST(writev_gathers_one_message)
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(9U, st.queued_bytes);
 	EXPECT_EQ(9, fionread(fd));
-	ASSERT_EQ(9, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abcdefghi", 9));
+	CHECK_READ(fd, buf, "abcdefghi");
 	close(fd);
 }
 
@@ -207,8 +175,7 @@ TEST(readv_scatters_one_message)
 	ASSERT_EQ(2, write(fd, "XY", 2));
 
 	/* A vector too small in total is EMSGSIZE; the message stays. */
-	EXPECT_EQ(-1, readv(fd, small, 2));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, readv(fd, small, 2));
 	EXPECT_EQ(10, fionread(fd));
 
 	memset(b3, 0, sizeof(b3));
@@ -240,10 +207,8 @@ TEST(emsgsize_keeps_message)
 	ASSERT_EQ(100, write(fd, msg, 100));
 	ASSERT_EQ(3, write(fd, "two", 3));
 
-	EXPECT_EQ(-1, read(fd, buf, 99));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, read(fd, buf, 1));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 99));
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 1));
 	EXPECT_EQ(100, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2U, st.queued_msgs);
@@ -253,8 +218,7 @@ TEST(emsgsize_keeps_message)
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, 100));
 	EXPECT_EQ(0, memcmp(buf, msg, 100));
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "two", 3));
+	CHECK_READ(fd, buf, "two");
 	close(fd);
 }
 
@@ -265,10 +229,8 @@ TEST(write_too_long)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, write(fd, bigbuf, 4097));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, write(fd, bigbuf, BIG));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4097));
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, BIG));
 	EXPECT_EQ(0, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -276,10 +238,8 @@ TEST(write_too_long)
 	EXPECT_EQ(0U, st.total_sent);
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
-	EXPECT_EQ(-1, write(fd, bigbuf, 17));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, write(fd, bigbuf, 4096));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 17));
+	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4096));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.total_sent);
@@ -368,8 +328,7 @@ TEST(zero_write_after_shutdown)
 		ASSERT_LE(0, fd);
 		ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, how[i]));
 		/* The shutdown is in effect for real writes... */
-		EXPECT_EQ(-1, write(fd, "x", 1));
-		EXPECT_EQ(EPIPE, errno);
+		EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 		/* ...but a 0-byte write returns 0. */
 		arm_guard(3);
 		EXPECT_EQ(0, write(fd, bigbuf, 0));
@@ -401,8 +360,7 @@ TEST(zero_read)
 	EXPECT_EQ(1U, st.queued_msgs);
 	EXPECT_EQ(3U, st.queued_bytes);
 	EXPECT_EQ(0U, st.total_received);
-	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "abc", 3));
+	CHECK_READ(fd, buf, "abc");
 	close(fd);
 }
 
@@ -416,10 +374,8 @@ TEST(efault_write)
 
 	ASSERT_LE(0, fd);
 	ASSERT_NE(NULL, gone);
-	EXPECT_EQ(-1, write(fd, BAD_PTR, 10));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, write(fd, gone, 10));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, write(fd, BAD_PTR, 10));
+	EXPECT_ERRNO(EFAULT, write(fd, gone, 10));
 
 	/* Half of the buffer readable, the rest unmapped: still nothing. */
 	two = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
@@ -427,8 +383,7 @@ TEST(efault_write)
 	ASSERT_NE(MAP_FAILED, two);
 	ASSERT_EQ(0, munmap(two + 4096, 4096));
 	memset(two, 'h', 4096);
-	EXPECT_EQ(-1, write(fd, two + 4096 - 50, 100));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, write(fd, two + 4096 - 50, 100));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -438,10 +393,8 @@ TEST(efault_write)
 
 	/* The channel still works and holds only the good message. */
 	ASSERT_EQ(4, write(fd, "good", 4));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "good", 4));
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	CHECK_READ(fd, buf, "good");
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	munmap(two, 4096);
 	close(fd);
 }
@@ -453,8 +406,7 @@ TEST(efault_writev)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, writev(fd, iov, 2));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, writev(fd, iov, 2));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
@@ -474,10 +426,8 @@ TEST(efault_read_keeps_head)
 	ASSERT_EQ(5, write(fd, "first", 5));
 	ASSERT_EQ(6, write(fd, "second", 6));
 
-	EXPECT_EQ(-1, read(fd, BAD_PTR, 4096));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, read(fd, gone, 4096));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, BAD_PTR, 4096));
+	EXPECT_ERRNO(EFAULT, read(fd, gone, 4096));
 
 	EXPECT_EQ(5, fionread(fd));
 	MPMC_STATS(fd, &st);
@@ -487,12 +437,9 @@ TEST(efault_read_keeps_head)
 
 	ASSERT_EQ(5, write(fd, "third", 5));
 	memset(buf, 0, sizeof(buf));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "first", 5));
-	ASSERT_EQ(6, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "second", 6));
-	ASSERT_EQ(5, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "third", 5));
+	CHECK_READ(fd, buf, "first");
+	CHECK_READ(fd, buf, "second");
+	CHECK_READ(fd, buf, "third");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3U, st.total_received);
 	EXPECT_EQ(0U, st.queued_msgs);
@@ -519,8 +466,7 @@ TEST(efault_read_partial)
 	ASSERT_EQ(100, write(fd, msg, 100));
 	ASSERT_EQ(4, write(fd, "next", 4));
 
-	EXPECT_EQ(-1, read(fd, two + 4096 - 50, 100));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, two + 4096 - 50, 100));
 	EXPECT_EQ(100, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2U, st.queued_msgs);
@@ -530,8 +476,7 @@ TEST(efault_read_partial)
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, msg, 100));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "next", 4));
+	CHECK_READ(fd, buf, "next");
 	munmap(two, 4096);
 	close(fd);
 }
@@ -547,15 +492,11 @@ TEST(efault_read_full_channel)
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(fd, "1", 1));
 	ASSERT_EQ(1, write(fd, "2", 1));
-	EXPECT_EQ(-1, read(fd, BAD_PTR, 16));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, BAD_PTR, 16));
 	/* No room was freed by the failed read. */
-	EXPECT_EQ(-1, write(fd, "3", 1));
-	EXPECT_EQ(EAGAIN, errno);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('1', buf[0]);
-	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ('2', buf[0]);
+	EXPECT_ERRNO(EAGAIN, write(fd, "3", 1));
+	CHECK_READ(fd, buf, "1");
+	CHECK_READ(fd, buf, "2");
 	close(fd);
 }
 
@@ -615,8 +556,7 @@ TEST(sizes_around_inline_limit)
 	ASSERT_NE(MAP_FAILED, two);
 	ASSERT_EQ(0, munmap(two + BIG, BIG));
 	ASSERT_EQ(BIG, write(fd, in[10], BIG));
-	EXPECT_EQ(-1, read(fd, two + BIG / 2, BIG));
-	EXPECT_EQ(EFAULT, errno);
+	EXPECT_ERRNO(EFAULT, read(fd, two + BIG / 2, BIG));
 	EXPECT_EQ(BIG, fionread(fd));
 	ASSERT_EQ(4096, write(fd, in[5], 4096));
 	vec[0] = (struct mpmc_msgvec){ (uintptr_t)out[0], BIG, 0 };
@@ -640,22 +580,17 @@ TEST(espipe)
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_SET));
-	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_CUR));
-	EXPECT_EQ(ESPIPE, errno);
-	EXPECT_EQ(-1, lseek(fd, 0, SEEK_END));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_SET));
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_CUR));
+	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_END));
 
-	EXPECT_EQ(-1, pwrite(fd, "abc", 3, 0));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, pwrite(fd, "abc", 3, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.total_sent);
 
 	ASSERT_EQ(3, write(fd, "abc", 3));
-	EXPECT_EQ(-1, pread(fd, buf, sizeof(buf), 0));
-	EXPECT_EQ(ESPIPE, errno);
+	EXPECT_ERRNO(ESPIPE, pread(fd, buf, sizeof(buf), 0));
 	EXPECT_EQ(3, fionread(fd));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1U, st.queued_msgs);
@@ -671,16 +606,13 @@ TEST(unknown_ioctl)
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(3, write(fd, "abc", 3));
-	EXPECT_EQ(-1, ioctl(fd, _IO(MPMC_IOC_MAGIC, 99)));
-	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, _IO(MPMC_IOC_MAGIC, 99)));
 	memset(&cfg, 0, sizeof(cfg));
 	EXPECT_EQ(-1, ioctl(fd, _IOWR(MPMC_IOC_MAGIC, 99, struct mpmc_config),
 			    &cfg));
 	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(fd, _IOR(0xB6, 1, struct mpmc_config), &cfg));
-	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(fd, TCGETS, &tio));
-	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, _IOR(0xB6, 1, struct mpmc_config), &cfg));
+	EXPECT_ERRNO(ENOTTY, ioctl(fd, TCGETS, &tio));
 	EXPECT_EQ(0, isatty(fd));
 	/* Nothing changed. */
 	EXPECT_EQ(3, fionread(fd));
@@ -700,19 +632,16 @@ TEST(each_open_is_a_new_channel)
 	ASSERT_LE(0, b);
 	ASSERT_EQ(3, write(a, "AAA", 3));
 	EXPECT_EQ(0, fionread(b));
-	EXPECT_EQ(-1, read(b, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(b, buf, sizeof(buf)));
 	ASSERT_EQ(2, write(b, "BB", 2));
-	ASSERT_EQ(2, read(b, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "BB", 2));
+	CHECK_READ(b, buf, "BB");
 	MPMC_STATS(a, &sa);
 	MPMC_STATS(b, &sb);
 	EXPECT_EQ(1U, sa.queued_msgs);
 	EXPECT_EQ(1U, sa.total_sent);
 	EXPECT_EQ(0U, sb.queued_msgs);
 	EXPECT_EQ(1U, sb.total_received);
-	ASSERT_EQ(3, read(a, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "AAA", 3));
+	CHECK_READ(a, buf, "AAA");
 	close(a);
 	close(b);
 }
@@ -728,16 +657,13 @@ TEST(shared_by_dup)
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(4, write(fd, "ping", 4));
 	EXPECT_EQ(4, fionread(fd2));
-	ASSERT_EQ(4, read(fd2, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "ping", 4));
+	CHECK_READ(fd2, buf, "ping");
 	ASSERT_EQ(4, write(fd2, "pong", 4));
-	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "pong", 4));
+	CHECK_READ(fd, buf, "pong");
 	/* Closing one descriptor leaves the channel to the other. */
 	close(fd);
 	ASSERT_EQ(3, write(fd2, "end", 3));
-	ASSERT_EQ(3, read(fd2, buf, sizeof(buf)));
-	EXPECT_EQ(0, memcmp(buf, "end", 3));
+	CHECK_READ(fd2, buf, "end");
 	close(fd2);
 }
 
@@ -791,13 +717,10 @@ TEST(shared_by_fork)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(4U, st.total_sent);
-	EXPECT_EQ(4U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	/* The children's exits did not shut the channel down. */
 	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	close(fd);
 }
 

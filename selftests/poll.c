@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Readiness of /dev/mpmc channels (SPEC section 6): poll(2), select(2) and
- * epoll report exactly what the SPEC says in every state (empty, partly
+ * Readiness of /dev/mpmc channels (mpmc(4), "Readiness"): poll(2), select(2)
+ * and epoll report exactly what mpmc(4) says in every state (empty, partly
  * full, full, shut down either way with and without messages left, last
  * sender or receiver closed, opened without a role), and always agree with
  * the non-blocking read/write made in the same state; a file reports only
@@ -35,7 +35,6 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* to reach a blocked state or finish a call */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 #define MSG_SIZE	64	/* max_msg_size of most test channels */
 
@@ -51,17 +50,6 @@ static const long poll_nrs[] = { SYS_poll, SYS_ppoll, -1 };
 static const long select_nrs[] = { SYS_select, SYS_pselect6, -1 };
 static const long epoll_nrs[] = { SYS_epoll_wait, SYS_epoll_pwait,
 				  441 /* epoll_pwait2 */, -1 };
-
-/* A new endpoint on @fd's channel; always O_CLOEXEC. */
-static int new_ep(int fd, __u32 roles, __u32 flags)
-{
-	struct mpmc_endpoint ep = {
-		.roles = roles,
-		.flags = flags | O_CLOEXEC,
-	};
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
 
 static int set_nonblock(int fd)
 {
@@ -82,21 +70,6 @@ static int fill(int fd, int n, size_t len)
 	return 0;
 }
 
-static int read_small(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /*
  * Is thread @tid sleeping (state S) inside one of the syscalls @nrs
  * (terminated by -1)?
@@ -107,13 +80,13 @@ static bool asleep_in(pid_t tid, const long *nrs)
 	long nr;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (read_file(path, buf, sizeof(buf)) < 0)
 		return false;
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ' || p[2] != 'S')
 		return false;
 	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (read_file(path, buf, sizeof(buf)) < 0)
 		return false;
 	if (sscanf(buf, "%ld", &nr) != 1)
 		return false;	/* "running" */
@@ -143,7 +116,7 @@ static long vol_switches(pid_t tid)
 	char path[64], buf[4096], *p;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	p = strstr(buf, "\nvoluntary_ctxt_switches:");
 	if (!p)
@@ -152,7 +125,7 @@ static long vol_switches(pid_t tid)
 }
 
 /*
- * The readiness SPEC section 6 gives a file with @roles when a message is
+ * The readiness mpmc(4) gives a file with @roles when a message is
  * @queued, the channel is @full and/or @shut down (any direction).
  */
 static short want_events(unsigned int roles, bool queued, bool full,
@@ -382,8 +355,7 @@ TEST(fill_levels)
 				 "cap %u, drained to %u", cap, k - 1);
 			check_chan(_metadata, &f, k > 1, false, false, what);
 		}
-		ASSERT_EQ(-1, read(f.rx, buf, sizeof(buf)));
-		ASSERT_EQ(EAGAIN, errno);
+		ASSERT_ERRNO(EAGAIN, read(f.rx, buf, sizeof(buf)));
 		close_files(&f);
 	}
 }

@@ -6,7 +6,9 @@
 # Usage: run-all.sh [-t SECS] [DIR [NAME...]]
 #   DIR    directory of test programs (default: this script's directory);
 #          every executable regular file in it is run, in name order,
-#          except this script. With NAMEs, only those programs.
+#          except this script, but those in the list "last" below (they
+#          unload the module) run after all others. With NAMEs, only those
+#          programs, in the order given.
 #   -t     timeout per program in seconds (default $MPMC_TEST_TIMEOUT or
 #          300); a program that runs longer is killed and counts as failed.
 #
@@ -26,7 +28,7 @@ timeout_s=${MPMC_TEST_TIMEOUT:-300}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-t) timeout_s=$2; shift 2 ;;
-	-h|--help) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	-*) echo "run-all.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
@@ -42,11 +44,21 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-all.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
 
+# Programs that unload and reload the module: they run after the others.
+last="lifecycle modcycle"
+
 if [ $# -gt 0 ]; then
 	progs=
 	for n in "$@"; do progs="$progs $dir/$n"; done
 else
-	progs=$(ls "$dir" | LC_ALL=C sort | sed "s|^|$dir/|")
+	progs=
+	for n in $(ls "$dir" | LC_ALL=C sort); do
+		case " $last " in
+		*" $n "*) ;;
+		*) progs="$progs $dir/$n" ;;
+		esac
+	done
+	for n in $last; do progs="$progs $dir/$n"; done
 fi
 
 total_pass=0

@@ -21,115 +21,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-/* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000
-
-/* One read() or write() run in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[4096];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = op->ret < 0 ? errno : 0;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg, size_t len)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	op->len = len;
-	if (wr && msg)
-		memcpy(op->buf, msg, len);
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int start_reader(struct op *op, int fd)
-{
-	return op_start(op, fd, false, NULL, sizeof(op->buf));
-}
-
-static int start_writer(struct op *op, int fd, const char *msg)
-{
-	return op_start(op, fd, true, msg, strlen(msg));
-}
-
-/* Join @op within WAIT_MS; 0 on success, an errno value on timeout. */
-static int op_join(struct op *op)
-{
-	struct timespec ts;
-	int ret;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ret = pthread_timedjoin_np(op->th, NULL, &ts);
-	if (ret)
-		pthread_detach(op->th);
-	return ret;
-}
-
-static int write_str(int fd, const char *s)
-{
-	ssize_t n = write(fd, s, strlen(s));
-
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/*
- * Read one message into @buf as a C string with a bounded wait (a thread),
- * so that a read that never returns fails the test instead of hanging it.
- * Returns the length, 0 at EOF, -1 with errno set (ETIMEDOUT if it hung).
- */
-static ssize_t read_str(int fd, char *buf, size_t size)
-{
-	struct op *op = malloc(sizeof(*op));
-	ssize_t ret;
-
-	if (!op)
-		return -1;
-	if (op_start(op, fd, false, NULL, size - 1)) {
-		free(op);
-		return -1;
-	}
-	if (op_join(op)) {
-		/* Leak @op: the thread still owns it. */
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	ret = op->ret;
-	if (ret < 0) {
-		errno = op->err;
-	} else {
-		memcpy(buf, op->buf, ret);
-		buf[ret] = '\0';
-	}
-	free(op);
-	return ret;
-}
-
-static int new_endpoint(int fd, __u32 roles, __u32 flags)
-{
-	struct mpmc_endpoint ep = { .roles = roles, .flags = flags };
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
 static int shut(int fd, unsigned long how)
 {
 	return ioctl(fd, MPMC_IOC_SHUTDOWN, how);
@@ -218,11 +109,9 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	EXPECT_EQ(3, st.queued_msgs);
 
 	/* EPIPE, and no SIGPIPE: default disposition would kill us here. */
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	ASSERT_EQ(0, block_sigpipe(true));
-	EXPECT_EQ(-1, write(fd, "y", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "y", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	ASSERT_EQ(0, block_sigpipe(false));
 	EXPECT_EQ(0, write(fd, "", 0));
@@ -247,8 +136,7 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "z", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "z", 1));
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(3, st.total_sent);
@@ -263,10 +151,8 @@ TEST(shut_wr_wakes_blocked_reader)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, OP_BUF);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_EQ(0, rd.ret);
@@ -284,22 +170,17 @@ TEST(shut_wr_wakes_blocked_writer)
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "a", "b");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "a"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
 	EXPECT_EQ(1, st.queued_msgs);
 	EXPECT_EQ(1, st.total_sent);
-	ASSERT_EQ(1, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
+	CHECK_READ_STR(fd, buf, "a");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	close(fd);
 }
@@ -329,18 +210,14 @@ TEST(shut_rd_discards_and_refuses)
 
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(0, st.total_received);
+	EXPECT_TOTALS(st, 0, 3, 0);
 	close(fd);
 }
 
@@ -351,15 +228,11 @@ TEST(shut_rd_wakes_blocked_writer)
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open_cfg(1, 64);
+	fd = blocked_writer(&wr, "a", "b");
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "a"));
-	ASSERT_EQ(0, start_writer(&wr, fd, "b"));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.blocked_senders);
 	EXPECT_EQ(0, st.queued_msgs);
@@ -373,10 +246,8 @@ TEST(shut_rd_wakes_blocked_reader)
 	struct op rd;
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = blocked_reader(&rd, OP_BUF);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, start_reader(&rd, fd));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_EQ(0, rd.ret);
@@ -401,8 +272,7 @@ TEST(shut_rdwr_does_both)
 	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.queued_bytes);
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	close(fd);
@@ -424,13 +294,11 @@ TEST(shutdown_repeat_is_noop)
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(2, st.queued_msgs);
 
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m0", buf);
+	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(1, st.queued_msgs);
-	ASSERT_EQ(2, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("m1", buf);
+	CHECK_READ_STR(fd, buf, "m1");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
@@ -467,10 +335,8 @@ TEST(shutdown_bad_argument)
 	EXPECT_EQ(0, st.shutdown);
 	EXPECT_EQ(1, st.queued_msgs);
 	ASSERT_EQ(0, write_str(fd, "more"));
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("keep", buf);
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("more", buf);
+	CHECK_READ_STR(fd, buf, "keep");
+	CHECK_READ_STR(fd, buf, "more");
 	close(fd);
 }
 
@@ -482,17 +348,15 @@ TEST(shutdown_from_any_endpoint)
 	ASSERT_EQ(0, default_sigpipe());
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
 
 	/* A receive-only file may close the sending side, and vice versa. */
 	ASSERT_EQ(0, shut(rx, MPMC_SHUT_WR));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
-	EXPECT_EQ(-1, write(tx, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
+	EXPECT_ERRNO(EPIPE, write(tx, "x", 1));
 	ASSERT_EQ(0, shut(tx, MPMC_SHUT_RD));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
@@ -512,23 +376,19 @@ TEST(endpoint_send_only)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 	EXPECT_EQ(O_WRONLY, fcntl(tx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 2, 1);
 
-	EXPECT_EQ(-1, read(tx, buf, sizeof(buf)));
-	EXPECT_EQ(EBADF, errno);
+	EXPECT_ERRNO(EBADF, read(tx, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(tx, "via tx"));
-	ASSERT_EQ(6, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("via tx", buf);
+	CHECK_READ_STR(fd, buf, "via tx");
 
 	close(tx);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	close(fd);
 }
@@ -541,20 +401,17 @@ TEST(endpoint_recv_only)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
 	EXPECT_EQ(O_RDONLY, fcntl(rx, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 1, 2);
 
-	EXPECT_EQ(-1, write(rx, "x", 1));
-	EXPECT_EQ(EBADF, errno);
+	EXPECT_ERRNO(EBADF, write(rx, "x", 1));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	ASSERT_EQ(0, write_str(fd, "to rx"));
-	ASSERT_EQ(5, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("to rx", buf);
+	CHECK_READ_STR(rx, buf, "to rx");
 
 	close(rx);
 	MPMC_STATS(fd, &st);
@@ -571,29 +428,24 @@ TEST(endpoint_both_roles)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_RDWR, fcntl(ep, F_GETFL) & O_ACCMODE);
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 2, 2);
 
 	ASSERT_EQ(0, write_str(ep, "one"));
 	ASSERT_EQ(0, write_str(fd, "two"));
-	ASSERT_EQ(3, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("one", buf);
-	ASSERT_EQ(3, read_str(ep, buf, sizeof(buf)));
-	EXPECT_STREQ("two", buf);
+	CHECK_READ_STR(fd, buf, "one");
+	CHECK_READ_STR(ep, buf, "two");
 
 	/* The original can go; the endpoint keeps the channel whole. */
 	close(fd);
 	MPMC_STATS(ep, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	ASSERT_EQ(0, write_str(ep, "three"));
-	ASSERT_EQ(5, read_str(ep, buf, sizeof(buf)));
-	EXPECT_STREQ("three", buf);
+	CHECK_READ_STR(ep, buf, "three");
 	close(ep);
 }
 
@@ -605,39 +457,37 @@ TEST(endpoint_flags)
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
 
-	ep = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_CLOEXEC);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
 	close(ep);
 
-	ep = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(ep, F_GETFL) & O_NONBLOCK);
 	close(ep);
 
 	/* O_NONBLOCK on the endpoint only, not on the original. */
-	ep = new_endpoint(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	ep = new_ep_exact(fd, MPMC_ROLE_RECV, O_NONBLOCK);
 	ASSERT_LE(0, ep);
 	fl = fcntl(ep, F_GETFL);
 	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
 	EXPECT_EQ(O_RDONLY, fl & O_ACCMODE);
 	EXPECT_EQ(0, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(0, fcntl(fd, F_GETFL) & O_NONBLOCK);
-	EXPECT_EQ(-1, read(ep, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(ep, buf, sizeof(buf)));
 	close(ep);
 
-	ep = new_endpoint(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
+	ep = new_ep_exact(fd, MPMC_ROLE_SEND, O_NONBLOCK | O_CLOEXEC);
 	ASSERT_LE(0, ep);
 	fl = fcntl(ep, F_GETFL);
 	EXPECT_EQ(O_NONBLOCK, fl & O_NONBLOCK);
 	EXPECT_EQ(O_WRONLY, fl & O_ACCMODE);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(ep, F_GETFD) & FD_CLOEXEC);
 	ASSERT_EQ(0, write_str(ep, "a"));
-	EXPECT_EQ(-1, write(ep, "b", 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(ep, "b", 1));
 	close(ep);
 	close(fd);
 }
@@ -680,8 +530,7 @@ TEST(endpoint_invalid)
 	}
 	/* Nothing was created: no file counted, no descriptor used. */
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	probe2 = dup(fd);
 	ASSERT_LE(0, probe2);
 	EXPECT_EQ(probe, probe2);
@@ -696,29 +545,24 @@ TEST(endpoint_role_not_held)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 
-	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, new_endpoint(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
+	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.send_files);
-	EXPECT_EQ(2, st.recv_files);
+	EXPECT_FILES(st, 2, 2);
 
 	/* The roles a file has can be handed on. */
-	ep = new_endpoint(rx, MPMC_ROLE_RECV, 0);
+	ep = new_ep_exact(rx, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_RDONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
 	close(ep);
-	ep = new_endpoint(tx, MPMC_ROLE_SEND, 0);
+	ep = new_ep_exact(tx, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, ep);
 	EXPECT_EQ(O_WRONLY, fcntl(ep, F_GETFL) & O_ACCMODE);
 	close(ep);
@@ -738,16 +582,13 @@ TEST(open_rdonly_is_born_eof)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown & MPMC_SHUT_WR);
 	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_RD);
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 0, 1);
 
 	/* No sender can ever exist: EOF at once. */
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_SEND, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EBADF, write(fd, "x", 1));
+	EXPECT_ERRNO(EPERM, new_ep_exact(fd, MPMC_ROLE_SEND, 0));
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	close(fd);
@@ -765,16 +606,12 @@ TEST(open_wronly_is_born_epipe)
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown & MPMC_SHUT_RD);
 	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_WR);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(0, st.recv_files);
+	EXPECT_FILES(st, 1, 0);
 
-	EXPECT_EQ(-1, write(fd, "x", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, new_endpoint(fd, MPMC_ROLE_RECV, 0));
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_ERRNO(EBADF, read(fd, buf, sizeof(buf)));
+	EXPECT_ERRNO(EPERM, new_ep_exact(fd, MPMC_ROLE_RECV, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.total_sent);
@@ -792,32 +629,28 @@ TEST(last_sender_close_drains_then_eof)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
 	ASSERT_EQ(0, write_str(fd, "a"));
 
 	/* A sender is left (tx): no shutdown yet. */
 	close(fd);
 	MPMC_STATS(rx, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	EXPECT_EQ(0, st.shutdown);
 	ASSERT_EQ(0, write_str(tx, "b"));
 
 	/* The last sender goes. */
 	close(tx);
 	MPMC_STATS(rx, &st);
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 0, 1);
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(2, st.queued_msgs);
 
-	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("a", buf);
-	ASSERT_EQ(1, read_str(rx, buf, sizeof(buf)));
-	EXPECT_STREQ("b", buf);
+	CHECK_READ_STR(rx, buf, "a");
+	CHECK_READ_STR(rx, buf, "b");
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
 	close(rx);
@@ -831,9 +664,9 @@ TEST(last_sender_close_wakes_reader)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, 0);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rx);
-	ASSERT_EQ(0, start_reader(&rd, rx));
+	ASSERT_EQ(0, start_reader(&rd, rx, OP_BUF));
 	ASSERT_EQ(0, wait_blocked(rx, true, 1));
 	close(fd);
 	ASSERT_EQ(0, op_join(&rd));
@@ -853,7 +686,7 @@ TEST(last_receiver_close_epipe)
 	ASSERT_EQ(0, default_sigpipe());
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 	ASSERT_EQ(0, write_str(tx, "a"));
 	ASSERT_EQ(0, start_writer(&wr, tx, "b"));
@@ -861,8 +694,7 @@ TEST(last_receiver_close_epipe)
 
 	close(fd);
 	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_EQ(-1, wr.ret);
-	EXPECT_EQ(EPIPE, wr.err);
+	EXPECT_OP_ERR(wr, EPIPE);
 
 	MPMC_STATS(tx, &st);
 	EXPECT_EQ(0, st.recv_files);
@@ -870,8 +702,7 @@ TEST(last_receiver_close_epipe)
 	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(-1, write(tx, "c", 1));
-	EXPECT_EQ(EPIPE, errno);
+	EXPECT_ERRNO(EPIPE, write(tx, "c", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	close(tx);
 }
@@ -886,9 +717,9 @@ TEST(producer_exit_gives_eof)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
 	close(fd);
 
@@ -928,9 +759,9 @@ TEST(producer_killed_gives_eof)
 
 	fd = mpmc_test_open_cfg(3, 64);
 	ASSERT_LE(0, fd);
-	tx = new_endpoint(fd, MPMC_ROLE_SEND, O_CLOEXEC);
+	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
 	ASSERT_LE(0, tx);
-	rx = new_endpoint(fd, MPMC_ROLE_RECV, O_CLOEXEC);
+	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
 	ASSERT_LE(0, rx);
 	close(fd);
 
@@ -1061,13 +892,11 @@ TEST(scm_rights_passes_channel)
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 
-	ASSERT_EQ(4, read_str(fd, buf, sizeof(buf)));
-	EXPECT_STREQ("pong", buf);
+	CHECK_READ_STR(fd, buf, "pong");
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(2, st.total_sent);
 	EXPECT_EQ(2, st.total_received);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 1, 1);
 	close(sv[0]);
 	close(fd);
 }

@@ -17,11 +17,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define WAIT_MS		10000	/* generous: the guest is emulated */
-
-static volatile uintptr_t bad_addr = 1;
-#define BAD_PTR ((void *)bad_addr)
-
 static int get_stats(int fd, struct mpmc_stats *st)
 {
 	memset(st, 0xa5, sizeof(*st));
@@ -38,64 +33,6 @@ static bool reserved_zero(const struct mpmc_stats *st)
 	return true;
 }
 
-static int new_endpoint(int fd, __u32 roles)
-{
-	struct mpmc_endpoint ep = { .roles = roles, .flags = O_CLOEXEC };
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
-/* One blocking read() or write() in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[64];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_int done;
-};
-
-static void *op_fn(void *arg)
-{
-	struct op *op = arg;
-
-	if (op->write)
-		op->ret = write(op->fd, op->buf, op->len);
-	else
-		op->ret = read(op->fd, op->buf, op->len);
-	op->err = errno;
-	atomic_store(&op->done, 1);
-	return NULL;
-}
-
-static int op_start(struct op *op, int fd, bool wr, const char *msg)
-{
-	memset(op, 0, sizeof(*op));
-	op->fd = fd;
-	op->write = wr;
-	if (wr) {
-		op->len = strlen(msg);
-		memcpy(op->buf, msg, op->len);
-	} else {
-		op->len = sizeof(op->buf);
-	}
-	return pthread_create(&op->th, NULL, op_fn, op);
-}
-
-static int op_join(struct op *op)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (!atomic_load(&op->done)) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return pthread_join(op->th, NULL);
-}
-
 TEST(fresh_channel)
 {
 	struct mpmc_stats st;
@@ -108,8 +45,7 @@ TEST(fresh_channel)
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
 	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.blocked_senders);
 	EXPECT_EQ(0U, st.blocked_receivers);
 	EXPECT_EQ(0U, st.total_sent);
@@ -147,10 +83,8 @@ TEST(known_sequence)
 	EXPECT_EQ(1U, st.total_received);
 
 	/* Failed calls count for nothing. */
-	EXPECT_EQ(-1, write(fd, buf, 129));
-	EXPECT_EQ(EMSGSIZE, errno);
-	EXPECT_EQ(-1, read(fd, buf, 5));
-	EXPECT_EQ(EMSGSIZE, errno);
+	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, 129));
+	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 5));
 	EXPECT_EQ(0, write(fd, buf, 0));
 	EXPECT_EQ(0, read(fd, buf, 0));
 	ASSERT_EQ(0, get_stats(fd, &st));
@@ -162,8 +96,7 @@ TEST(known_sequence)
 	/* Fill to capacity; the refused write is not counted. */
 	for (i = 0; i < 6; i++)
 		ASSERT_EQ(100, write(fd, buf, 100));
-	EXPECT_EQ(-1, write(fd, buf, 1));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, write(fd, buf, 1));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(8U, st.queued_msgs);
 	EXPECT_EQ(650U, st.queued_bytes);
@@ -172,8 +105,7 @@ TEST(known_sequence)
 	/* Drain; the refused read is not counted. */
 	for (i = 0; i < 8; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
-	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(0U, st.queued_msgs);
 	EXPECT_EQ(0U, st.queued_bytes);
@@ -198,20 +130,17 @@ TEST(files_per_access_mode)
 	ASSERT_LE(0, wr);
 
 	ASSERT_EQ(0, get_stats(rw, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 
 	/* O_RDONLY: no sender can ever exist, born with SHUT_WR. */
 	ASSERT_EQ(0, get_stats(rd, &st));
-	EXPECT_EQ(0U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 0U, 1U);
 	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
 
 	/* O_WRONLY: born with SHUT_RD. */
 	ASSERT_EQ(0, get_stats(wr, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_FILES(st, 1U, 0U);
 	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
 	close(rw);
 	close(rd);
@@ -230,8 +159,7 @@ TEST(dup_and_fork_are_not_new_files)
 	fd2 = dup(fd);
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -250,8 +178,7 @@ TEST(dup_and_fork_are_not_new_files)
 	/* Closing a dup, or the child's exit, releases nothing. */
 	close(fd2);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 	close(fd);
 }
@@ -263,46 +190,39 @@ TEST(endpoints_are_counted)
 	int snd, rcv, both;
 
 	ASSERT_LE(0, fd);
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 2U, 1U);
 
-	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rcv);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(2U, st.recv_files);
+	EXPECT_FILES(st, 2U, 2U);
 
-	both = new_endpoint(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV);
+	both = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, both);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(3U, st.send_files);
-	EXPECT_EQ(3U, st.recv_files);
+	EXPECT_FILES(st, 3U, 3U);
 
 	/* Every file sees the same channel. */
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(3U, st.send_files);
-	EXPECT_EQ(3U, st.recv_files);
+	EXPECT_FILES(st, 3U, 3U);
 
 	close(both);
 	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.send_files);
-	EXPECT_EQ(2U, st.recv_files);
+	EXPECT_FILES(st, 2U, 2U);
 
 	/* The original gone, one sender and one receiver remain. */
 	close(fd);
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 	EXPECT_EQ(0U, st.shutdown);
 
 	/* The last receiver gone: SHUT_RD. */
 	close(rcv);
 	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(0U, st.recv_files);
+	EXPECT_FILES(st, 1U, 0U);
 	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
 	close(snd);
 }
@@ -314,15 +234,14 @@ TEST(last_sender_gone_sets_shut_wr)
 	int snd, rcv;
 
 	ASSERT_LE(0, fd);
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
-	rcv = new_endpoint(fd, MPMC_ROLE_RECV);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
+	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_LE(0, rcv);
 	close(fd);
 	close(snd);
 	ASSERT_EQ(0, get_stats(rcv, &st));
-	EXPECT_EQ(0U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 0U, 1U);
 	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
 	close(rcv);
 }
@@ -348,8 +267,7 @@ TEST(shutdown_bits)
 	EXPECT_EQ(1U, st.total_sent);
 	EXPECT_EQ(1U, st.total_received);
 	/* Files keep their roles after a shutdown. */
-	EXPECT_EQ(1U, st.send_files);
-	EXPECT_EQ(1U, st.recv_files);
+	EXPECT_FILES(st, 1U, 1U);
 
 	/* SHUT_RD discards what is queued. */
 	ASSERT_EQ(1, write(b, "y", 1));
@@ -372,9 +290,9 @@ TEST(blocked_receivers)
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, op_start(&r[0], fd, false, NULL));
+	ASSERT_EQ(0, start_reader(&r[0], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	ASSERT_EQ(0, op_start(&r[1], fd, false, NULL));
+	ASSERT_EQ(0, start_reader(&r[1], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(2U, st.blocked_receivers);
@@ -391,9 +309,7 @@ TEST(blocked_receivers)
 	EXPECT_EQ(1, r[1].ret);
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(0U, st.blocked_receivers);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(2U, st.total_sent);
-	EXPECT_EQ(2U, st.total_received);
+	EXPECT_TOTALS(st, 0U, 2U, 2U);
 	close(fd);
 }
 
@@ -408,7 +324,7 @@ TEST(blocked_senders)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(fd, "1", 1));
-	ASSERT_EQ(0, op_start(&w, fd, true, "22"));
+	ASSERT_EQ(0, start_writer(&w, fd, "22"));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, get_stats(fd, &st));
 	EXPECT_EQ(1U, st.blocked_senders);
@@ -535,7 +451,7 @@ TEST(fdinfo_matches_stats)
 	ASSERT_FDINFO_MATCHES(fd);
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
-	snd = new_endpoint(fd, MPMC_ROLE_SEND);
+	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
 	ASSERT_EQ(5, write(fd, "11111", 5));
 	ASSERT_EQ(7, write(snd, "2222222", 7));
@@ -547,8 +463,7 @@ TEST(fdinfo_matches_stats)
 	ASSERT_EQ(200U, st.max_msg_size);
 	ASSERT_EQ(2U, st.queued_msgs);
 	ASSERT_EQ(10U, st.queued_bytes);
-	ASSERT_EQ(2U, st.send_files);
-	ASSERT_EQ(1U, st.recv_files);
+	ASSERT_FILES(st, 2U, 1U);
 	ASSERT_EQ(3U, st.total_sent);
 	ASSERT_EQ(1U, st.total_received);
 	ASSERT_FDINFO_MATCHES(fd);
@@ -576,13 +491,13 @@ TEST(fdinfo_blocked_counts)
 
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
-	ASSERT_EQ(0, op_start(&r, a, false, NULL));
+	ASSERT_EQ(0, start_reader(&r, a, 64));
 	ASSERT_EQ(0, wait_blocked(a, true, 1));
 	ASSERT_FDINFO_MATCHES(a);
 
 	ASSERT_EQ(0, ioctl(b, MPMC_IOC_SET_CONFIG, &cfg));
 	ASSERT_EQ(1, write(b, "1", 1));
-	ASSERT_EQ(0, op_start(&w, b, true, "2"));
+	ASSERT_EQ(0, start_writer(&w, b, "2"));
 	ASSERT_EQ(0, wait_blocked(b, false, 1));
 	ASSERT_FDINFO_MATCHES(b);
 
@@ -598,20 +513,14 @@ TEST(fdinfo_blocked_counts)
 
 TEST(stats_efault)
 {
-	void *gone;
+	void *bad[3] = { NULL, BAD_PTR, unmapped_page() };
 	int fd = mpmc_test_open(O_RDWR);
+	unsigned int i;
 
 	ASSERT_LE(0, fd);
-	gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, gone);
-	ASSERT_EQ(0, munmap(gone, 4096));
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, NULL));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, BAD_PTR));
-	EXPECT_EQ(EFAULT, errno);
-	EXPECT_EQ(-1, ioctl(fd, MPMC_IOC_GET_STATS, gone));
-	EXPECT_EQ(EFAULT, errno);
+	ASSERT_NE(NULL, bad[2]);
+	for (i = 0; i < 3; i++)
+		EXPECT_ERRNO(EFAULT, ioctl(fd, MPMC_IOC_GET_STATS, bad[i]));
 	close(fd);
 }
 

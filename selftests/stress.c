@@ -340,8 +340,7 @@ TEST_F(stress, exactly_once)
 	ASSERT_LE(0, mon);
 	close(fd);
 	MPMC_STATS(mon, &st);
-	EXPECT_EQ(variant->nprod, st.send_files);
-	EXPECT_EQ(variant->ncons + 1, st.recv_files);
+	EXPECT_FILES(st, variant->nprod, variant->ncons + 1);
 
 	start = now_ms();
 	__atomic_store_n(&sh->go, 1, __ATOMIC_SEQ_CST);
@@ -396,8 +395,7 @@ TEST_F(stress, exactly_once)
 	EXPECT_EQ(total, sum);
 
 	/* Every sender is gone: SHUT_WR only (the monitor still receives). */
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(1, st.recv_files);
+	EXPECT_FILES(st, 0, 1);
 	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
 	EXPECT_EQ(0, st.queued_msgs);
 	EXPECT_EQ(0, st.queued_bytes);

@@ -58,7 +58,7 @@
  * URING_READS: each READ in flight takes at most one message, and at the
  * kill any of them may have completed (CQE posted, or not yet reaped) but
  * not been verified. A READ still parked when its process dies is
- * cancelled and takes nothing (SPEC section 7), and by the time waitpid()
+ * cancelled and takes nothing (mpmc(4), "io_uring"), and by the time waitpid()
  * returns no thread of the process (io-wq ones included) can dequeue any
  * more, so the restarted consumer's order check stays valid too.
  *
@@ -93,7 +93,6 @@
 #define URING_READS	8	/* READs in flight per consumer */
 #define BATCH_TMO_NS	50000000LL
 #define TICK_US		5000
-#define MAGIC		0x6d706d63u
 
 enum method { M_BLOCK, M_EPOLL, M_BATCH, M_URING, NMETH };
 
@@ -103,14 +102,6 @@ static const char * const meth_name[NMETH] = {
 
 /* Messages a consumer killed at the worst moment took but never recorded. */
 static const long kill_loss[NMETH] = { 1, 1, RECV_BATCH, URING_READS };
-
-struct hdr {
-	uint32_t magic;
-	uint32_t prod;
-	uint32_t seq;
-	uint32_t len;
-	uint32_t csum;
-};
 
 struct shm {
 	atomic_int failed;
@@ -171,54 +162,11 @@ static void fail(const char *fmt, ...)
 	atomic_store(&g->failed, 1);
 }
 
-static uint32_t xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-static uint32_t checksum(const unsigned char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n--)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
-
-static void fill_payload(unsigned char *p, size_t n, uint32_t prod, uint32_t seq)
-{
-	uint32_t x = prod * 0x9e3779b1u + seq * 0x85ebca6bu + 1;
-
-	while (n--) {
-		x = x * 1664525u + 1013904223u;
-		*p++ = x >> 24;
-	}
-}
-
+/* Message @seq of producer @prod; returns its length. */
 static size_t make_msg(unsigned char *buf, uint32_t prod, uint32_t seq,
 		       uint32_t *rnd)
 {
-	struct hdr h = { .magic = MAGIC, .prod = prod, .seq = seq };
-	uint32_t r = xorshift(rnd);
-	size_t len;
-
-	if (r % 16 == 0)
-		len = sizeof(h);
-	else if (r % 16 == 1)
-		len = MAX_MSG;
-	else
-		len = sizeof(h) + (r >> 8) % 240;
-	h.len = len;
-	fill_payload(buf + sizeof(h), len - sizeof(h), prod, seq);
-	memcpy(buf, &h, sizeof(h));
-	h.csum = checksum(buf, len);
-	memcpy(buf, &h, sizeof(h));
-	return len;
+	return stress_msg(buf, prod, seq, rnd, MAX_MSG, 240);
 }
 
 /*
@@ -227,29 +175,15 @@ static size_t make_msg(unsigned char *buf, uint32_t prod, uint32_t seq,
  */
 static void verify(int slot, const long *above, unsigned char *buf, size_t n)
 {
-	unsigned char want[MAX_MSG];
+	struct stress_hdr h;
 	unsigned long bit, old;
+	const char *bad;
 	long last, min;
-	struct hdr h;
-	uint32_t sum;
 
-	if (n < sizeof(h) || n > MAX_MSG) {
-		fail("consumer %d: message of %zu bytes", slot, n);
-		return;
-	}
-	memcpy(&h, buf, sizeof(h));
-	if (h.magic != MAGIC || h.len != n || h.prod >= NP || h.seq >= MAXSEQ) {
-		fail("consumer %d: bad header (magic %#x len %u/%zu prod %u seq %u)",
-		     slot, h.magic, h.len, n, h.prod, h.seq);
-		return;
-	}
-	sum = h.csum;
-	h.csum = 0;
-	memcpy(buf, &h, sizeof(h));
-	fill_payload(want, n - sizeof(h), h.prod, h.seq);
-	if (checksum(buf, n) != sum || memcmp(buf + sizeof(h), want, n - sizeof(h))) {
-		fail("consumer %d: bad checksum/payload (prod %u seq %u, %zu bytes)",
-		     slot, h.prod, h.seq, n);
+	bad = stress_check(buf, n, MAX_MSG, NP, MAXSEQ, &h);
+	if (bad) {
+		fail("consumer %d: %s (magic %#x len %u/%zu prod %u seq %u)",
+		     slot, bad, h.magic, h.len, n, h.prod, h.seq);
 		return;
 	}
 	if (h.seq >= atomic_load(&g->attempted[h.prod])) {
@@ -274,18 +208,6 @@ static void verify(int slot, const long *above, unsigned char *buf, size_t n)
 	}
 	atomic_fetch_add(&g->received, 1);
 	atomic_fetch_add(&g->recv_by[my_method], 1);
-}
-
-static int epoll_for(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		ep = -1;
-	}
-	return ep;
 }
 
 /* epoll_wait with a short timeout; false on a real error. */

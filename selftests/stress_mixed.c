@@ -38,21 +38,12 @@ static const char * const meth_name[NMETH] = {
 };
 
 #define MAX_MSG		1024	/* channel max_msg_size */
-#define MAGIC		0x6d706d63u
 #define STALL_MS	10000	/* no progress this long is a failure */
 #define RUN_MS		25000	/* the whole variant, generously */
 #define BATCH_TMO_NS	50000000LL
 #define SEND_BATCH	8
 #define RECV_BATCH	16
 #define URING_CHAIN	4
-
-struct hdr {
-	uint32_t magic;
-	uint32_t prod;
-	uint32_t seq;
-	uint32_t len;
-	uint32_t csum;
-};
 
 struct ctx {
 	int msgs;			/* per producer */
@@ -95,89 +86,24 @@ static void fail(struct ctx *c, const char *fmt, ...)
 	ioctl(atomic_load(&c->ctl_fd), MPMC_IOC_SHUTDOWN, MPMC_SHUT_RDWR);
 }
 
-static uint32_t xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-static uint32_t checksum(const unsigned char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n--)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
-
-static void fill_payload(unsigned char *p, size_t n, uint32_t prod, uint32_t seq)
-{
-	uint32_t x = prod * 0x9e3779b1u + seq * 0x85ebca6bu + 1;
-
-	while (n--) {
-		x = x * 1664525u + 1013904223u;
-		*p++ = x >> 24;
-	}
-}
-
 /* Message @seq of producer @prod; returns its length. */
 static size_t make_msg(unsigned char *buf, uint32_t prod, uint32_t seq,
 		       uint32_t *rnd)
 {
-	struct hdr h = { .magic = MAGIC, .prod = prod, .seq = seq };
-	uint32_t r = xorshift(rnd);
-	size_t len;
-
-	/* Mostly small, sometimes exactly the minimum or the maximum. */
-	if (r % 16 == 0)
-		len = sizeof(h);
-	else if (r % 16 == 1)
-		len = MAX_MSG;
-	else
-		len = sizeof(h) + (r >> 8) % (MAX_MSG / 4);
-	h.len = len;
-	fill_payload(buf + sizeof(h), len - sizeof(h), prod, seq);
-	memcpy(buf, &h, sizeof(h));
-	h.csum = checksum(buf, len);
-	memcpy(buf, &h, sizeof(h));
-	return len;
+	return stress_msg(buf, prod, seq, rnd, MAX_MSG, MAX_MSG / 4);
 }
 
 /* Check one received message; @last is the consumer's per-producer state. */
 static bool verify(struct ctx *c, enum method cons, unsigned char *buf,
 		   size_t n, long *last)
 {
-	unsigned char want[MAX_MSG];
-	struct hdr h;
-	uint32_t sum;
+	struct stress_hdr h;
+	const char *bad;
 
-	if (n < sizeof(h) || n > MAX_MSG) {
-		fail(c, "%s consumer: message of %zu bytes", meth_name[cons], n);
-		return false;
-	}
-	memcpy(&h, buf, sizeof(h));
-	if (h.magic != MAGIC || h.len != n || h.prod >= NMETH ||
-	    h.seq >= (uint32_t)c->msgs) {
-		fail(c, "%s consumer: bad header (magic %#x len %u/%zu prod %u seq %u)",
-		     meth_name[cons], h.magic, h.len, n, h.prod, h.seq);
-		return false;
-	}
-	sum = h.csum;
-	h.csum = 0;
-	memcpy(buf, &h, sizeof(h));
-	if (checksum(buf, n) != sum) {
-		fail(c, "%s consumer: bad checksum (prod %u seq %u, %zu bytes)",
-		     meth_name[cons], h.prod, h.seq, n);
-		return false;
-	}
-	fill_payload(want, n - sizeof(h), h.prod, h.seq);
-	if (memcmp(buf + sizeof(h), want, n - sizeof(h))) {
-		fail(c, "%s consumer: corrupt payload (prod %u seq %u)",
-		     meth_name[cons], h.prod, h.seq);
+	bad = stress_check(buf, n, MAX_MSG, NMETH, c->msgs, &h);
+	if (bad) {
+		fail(c, "%s consumer: %s (magic %#x len %u/%zu prod %u seq %u)",
+		     meth_name[cons], bad, h.magic, h.len, n, h.prod, h.seq);
 		return false;
 	}
 	if ((long)h.seq <= last[h.prod]) {
@@ -211,18 +137,6 @@ static bool wait_ready(struct ctx *c, struct worker *w, int ep)
 	else
 		fail(c, "%s: epoll_wait: %s", meth_name[w->m], strerror(errno));
 	return false;
-}
-
-static int epoll_for(int fd, unsigned int events)
-{
-	struct epoll_event ev = { .events = events };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-
-	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
-		close(ep);
-		ep = -1;
-	}
-	return ep;
 }
 
 /* --- Producers --------------------------------------------------------- */

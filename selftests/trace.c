@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Tracepoints (SPEC 9): mpmc:mpmc_send, mpmc_recv, mpmc_block, mpmc_wake
+ * Tracepoints (mpmc(4), TRACEPOINTS): mpmc:mpmc_send, mpmc_recv, mpmc_block, mpmc_wake
  * and mpmc_shutdown, read back from tracefs after known sequences: sends
  * and receives, a blocked read woken by a write from another thread, a
  * blocked write woken by a read, a blocked reader whose buffer is too
@@ -33,7 +33,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-#define WAIT_MS		10000	/* generous: the guest is emulated */
 #define NR_EVENTS	5
 #define MAX_SEL		64
 
@@ -85,42 +84,13 @@ static void pathf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* First line of @path, without its newline; -1 with errno on error. */
-static int read_line(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 /* Write @s to @name in our tracing directory. */
 static int tr_write(const char *name, const char *s)
 {
 	char p[256];
 
 	pathf(p, sizeof(p), "%s/%s", tr.dir, name);
-	return write_str(p, s);
+	return write_file(p, s, O_TRUNC);
 }
 
 static int tr_read(const char *name, char *buf, size_t size)
@@ -136,7 +106,7 @@ static int event_write(const char *ev, const char *file, const char *s)
 	char p[256];
 
 	pathf(p, sizeof(p), "%s/events/mpmc/%s/%s", tr.dir, ev, file);
-	return write_str(p, s);
+	return write_file(p, s, O_TRUNC);
 }
 
 /* Enable (@on) every event, or put their enable files back as saved. */
@@ -463,53 +433,19 @@ static int my_tid(void)
 /* The "id:" line of /proc/self/fdinfo/@fd; 0 if there is none. */
 static unsigned long long chan_id(int fd)
 {
-	unsigned long long id = 0;
-	char path[64], line[128];
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "id:\t%llu", &id) == 1)
-			break;
-	fclose(f);
-	return id;
+	return scan_file(path, "id:\t%lld", 0);
 }
 
-/* One blocking read() or write() in its own thread. */
-struct op {
-	pthread_t th;
-	int fd;
-	bool write;
-	size_t len;		/* bytes to write, or the read buffer's size */
-	char buf[256];
-	int tid;
-	ssize_t ret;
-	int err;
-};
-
-static void *op_thread(void *arg)
+/* Start a blocking read() with a @len byte buffer, or a write() of @len 'w's. */
+static int op_start_n(struct op *o, int fd, bool wr, size_t len)
 {
-	struct op *o = arg;
+	char msg[256];
 
-	__atomic_store_n(&o->tid, my_tid(), __ATOMIC_SEQ_CST);
-	o->ret = o->write ? write(o->fd, o->buf, o->len) :
-			    read(o->fd, o->buf, o->len);
-	o->err = o->ret < 0 ? errno : 0;
-	return NULL;
-}
-
-static int op_start(struct op *o, int fd, bool wr, size_t len)
-{
-	memset(o, 0, sizeof(*o));
-	o->fd = fd;
-	o->write = wr;
-	o->len = len;
-	if (wr)
-		memset(o->buf, 'w', len);
-	return pthread_create(&o->th, NULL, op_thread, o);
+	memset(msg, 'w', sizeof(msg));
+	return op_start(o, fd, wr ? OP_WRITE : OP_READ, wr ? msg : NULL, len);
 }
 
 static void send_n(struct __test_metadata *_metadata, int fd, size_t len)
@@ -681,7 +617,7 @@ TEST_F(trace, blocked_read_woken_by_write)
 	id = chan_id(fd);
 	ASSERT_NE(0, id);
 
-	ASSERT_EQ(0, op_start(&o, fd, false, 64));
+	ASSERT_EQ(0, op_start_n(&o, fd, false, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	send_n(_metadata, fd, 7);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
@@ -720,7 +656,7 @@ TEST_F(trace, blocked_write_woken_by_read)
 	ASSERT_NE(0, id);
 
 	send_n(_metadata, fd, 3);
-	ASSERT_EQ(0, op_start(&o, fd, true, 5));
+	ASSERT_EQ(0, op_start_n(&o, fd, true, 5));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	recv_n(_metadata, fd, 3);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
@@ -765,12 +701,11 @@ TEST_F(trace, blocked_reader_too_small)
 	id = chan_id(fd);
 	ASSERT_NE(0, id);
 
-	ASSERT_EQ(0, op_start(&o, fd, false, 4));
+	ASSERT_EQ(0, op_start_n(&o, fd, false, 4));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	send_n(_metadata, fd, 16);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
-	ASSERT_EQ(-1, o.ret);
-	ASSERT_EQ(EMSGSIZE, o.err);
+	ASSERT_OP_ERR(o, EMSGSIZE);
 	recv_n(_metadata, fd, 16);
 
 	ASSERT_EQ(0, trace_read(&log));
@@ -804,9 +739,9 @@ TEST_F(trace, shutdown_wakes_blocked_reader)
 	id = chan_id(fd);
 	ASSERT_NE(0, id);
 
-	ASSERT_EQ(0, op_start(&o1, fd, false, 64));
+	ASSERT_EQ(0, op_start_n(&o1, fd, false, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	ASSERT_EQ(0, op_start(&o2, fd, false, 64));
+	ASSERT_EQ(0, op_start_n(&o2, fd, false, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
 	send_n(_metadata, fd, 5);
 	ASSERT_EQ(0, pthread_join(o1.th, NULL));
@@ -849,12 +784,11 @@ TEST_F(trace, shutdown_fails_blocked_writer)
 	ASSERT_NE(0, id);
 
 	send_n(_metadata, fd, 9);
-	ASSERT_EQ(0, op_start(&o, fd, true, 11));
+	ASSERT_EQ(0, op_start_n(&o, fd, true, 11));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
-	ASSERT_EQ(-1, o.ret);
-	ASSERT_EQ(EPIPE, o.err);
+	ASSERT_OP_ERR(o, EPIPE);
 
 	ASSERT_EQ(0, trace_read(&log));
 	ev_block(wr[0], id, "send", 1);
@@ -1014,8 +948,7 @@ TEST_F(trace, batch)
 	ASSERT_EQ(3, ioctl(fd, MPMC_IOC_RECV, &bt));
 	bt.count = 1;
 	bt.timeout_ns = 20 * 1000 * 1000;
-	ASSERT_EQ(-1, ioctl(fd, MPMC_IOC_RECV, &bt));
-	ASSERT_EQ(ETIMEDOUT, errno);
+	ASSERT_ERRNO(ETIMEDOUT, ioctl(fd, MPMC_IOC_RECV, &bt));
 	MPMC_STATS(fd, &st);
 	ASSERT_EQ(0, st.blocked_receivers);
 
@@ -1126,8 +1059,7 @@ TEST_F(trace, restore)
 		EXPECT_STREQ(tr.top_enable[i], v) TH_LOG("%s", p);
 	}
 	if (tr.instance) {
-		EXPECT_EQ(-1, access(tr.dir, F_OK));
-		EXPECT_EQ(ENOENT, errno);
+		EXPECT_ERRNO(ENOENT, access(tr.dir, F_OK));
 		return;
 	}
 	ASSERT_EQ(0, tr_read("tracing_on", v, sizeof(v)));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * io_uring on /dev/mpmc channels (SPEC section 7): READ, WRITE, READV,
+ * io_uring on /dev/mpmc channels (mpmc(4), "io_uring"): READ, WRITE, READV,
  * WRITEV, READ_FIXED/WRITE_FIXED (registered buffers), registered files,
  * an SQPOLL ring, POLL_ADD single-shot and multishot; one SQE moves one
  * whole message (EMSGSIZE leaves it queued); a READ on an empty channel
@@ -9,15 +9,7 @@
  * pending read (ASYNC_CANCEL, ring exit, process exit or kill) never loses
  * a message; shutdown completes parked requests.
  *
- * The last test measures what 6.1's io_uring does with 64 READs parked on
- * one channel while thousands of messages are written one by one: every
- * event wakes every parked request, and a request gets 128 poll arms
- * before it falls back to a blocking read in an io-wq ("iou-wrk") worker.
- * It asserts only the contract (every message received exactly once) and
- * prints the figures: iou-wrk threads (peak and at the end), how many
- * messages were received by which path and, when tracefs is there, the
- * io_uring poll arms, poll wakeups and io-wq punts counted by hist
- * triggers.
+ * What many parked READs cost (the herd measurement): uring_herd.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -36,109 +28,7 @@
 #include "mpmc_test.h"
 
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
-#define WAIT_MS		10000	/* for something that must happen */
 #define QUIET_MS	100	/* for something that must not happen */
-
-static int new_ep(int fd, __u32 roles, __u32 flags)
-{
-	struct mpmc_endpoint ep = {
-		.roles = roles,
-		.flags = flags | O_CLOEXEC,
-	};
-
-	return ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-}
-
-static struct mpmc_stats stats_of(int fd)
-{
-	struct mpmc_stats st;
-
-	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
-		memset(&st, 0xff, sizeof(st));
-	return st;
-}
-
-static int next_len(int fd)
-{
-	int len = -1;
-
-	if (ioctl(fd, FIONREAD, &len))
-		return -1;
-	return len;
-}
-
-/* Threads of this process whose comm starts with "iou-wrk"; their tids. */
-static int count_iou_wrk(pid_t *tids, int max)
-{
-	char path[300], comm[64];
-	struct dirent *de;
-	int n = 0, fd;
-	ssize_t len;
-	DIR *d;
-
-	d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		len = read(fd, comm, sizeof(comm) - 1);
-		close(fd);
-		if (len < 7 || strncmp(comm, "iou-wrk", 7))
-			continue;
-		if (tids && n < max)
-			tids[n] = atoi(de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static struct io_uring_sqe *get_sqe(struct io_uring *ring)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-	if (!sqe) {
-		io_uring_submit(ring);
-		sqe = io_uring_get_sqe(ring);
-	}
-	return sqe;
-}
-
-/* One completion, copied out of the CQ ring. */
-struct cqe {
-	__u64 ud;
-	int res;
-	unsigned int flags;
-};
-
-/* Wait up to @ms for a completion; 0, or -ETIME when none came. */
-static int get_cqe(struct io_uring *ring, int ms, struct cqe *c)
-{
-	struct __kernel_timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (ms % 1000) * 1000000LL,
-	};
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	if (ms)
-		ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
-	else
-		ret = io_uring_peek_cqe(ring, &cqe);
-	if (ret)
-		return ret == -EAGAIN ? -ETIME : ret;
-	c->ud = cqe->user_data;
-	c->res = cqe->res;
-	c->flags = cqe->flags;
-	io_uring_cqe_seen(ring, cqe);
-	return 0;
-}
 
 /* Collect @n completions into @c (any order) within WAIT_MS; how many came. */
 static int get_cqes(struct io_uring *ring, int n, struct cqe *c)
@@ -165,24 +55,6 @@ static const struct cqe *find_ud(const struct cqe *c, int n, __u64 ud)
 	return NULL;
 }
 
-static void prep_read(struct io_uring *ring, int fd, void *buf,
-		      unsigned int len, __u64 ud)
-{
-	struct io_uring_sqe *sqe = get_sqe(ring);
-
-	io_uring_prep_read(sqe, fd, buf, len, 0);
-	sqe->user_data = ud;
-}
-
-static void prep_write(struct io_uring *ring, int fd, const void *buf,
-		       unsigned int len, __u64 ud)
-{
-	struct io_uring_sqe *sqe = get_sqe(ring);
-
-	io_uring_prep_write(sqe, fd, buf, len, 0);
-	sqe->user_data = ud;
-}
-
 /* Submit one READ or WRITE and wait for its completion; the result. */
 static int sync_rw(struct io_uring *ring, bool wr, int fd, void *buf,
 		   unsigned int len)
@@ -200,10 +72,24 @@ static int sync_rw(struct io_uring *ring, bool wr, int fd, void *buf,
 	return c.res;
 }
 
-#define RING_INIT(ring, entries) \
-	ASSERT_EQ(0, io_uring_queue_init((entries), (ring), 0))
-
 /* Nothing completes within QUIET_MS. */
+/*
+ * Submit @sqe (user_data @ud) alone and wait for its completion: its
+ * result, or -10000 if it could not be submitted, -10001 if none came.
+ */
+static int submit_one(struct io_uring *ring, struct io_uring_sqe *sqe,
+		      __u64 ud)
+{
+	struct cqe c;
+
+	sqe->user_data = ud;
+	if (io_uring_submit(ring) != 1)
+		return -10000;
+	if (get_cqe(ring, WAIT_MS, &c))
+		return -10001;
+	return c.res;
+}
+
 #define ASSERT_QUIET(ring) do { \
 	struct cqe __c; \
 	int __r = get_cqe((ring), QUIET_MS, &__c); \
@@ -274,7 +160,6 @@ TEST(readv_writev)
 	struct io_uring_sqe *sqe;
 	struct iovec wv[3], rv[3];
 	struct io_uring ring;
-	struct cqe c;
 	int fd;
 
 	fd = mpmc_test_open_cfg(8, 256);
@@ -286,12 +171,9 @@ TEST(readv_writev)
 	wv[2] = (struct iovec){ "f", 1 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_writev(sqe, fd, wv, 3, 0);
-	sqe->user_data = 1;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(6, c.res);
+	ASSERT_EQ(6, submit_one(&ring, sqe, 1));
 	EXPECT_EQ(1U, stats_of(fd).queued_msgs);
-	EXPECT_EQ(6, next_len(fd));
+	EXPECT_EQ(6, fionread(fd));
 	ASSERT_EQ(10, write(fd, "0123456789", 10));
 
 	memset(a, 0, sizeof(a));
@@ -301,10 +183,7 @@ TEST(readv_writev)
 	rv[2] = (struct iovec){ d, 8 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 3, 0);
-	sqe->user_data = 2;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(6, c.res);
+	ASSERT_EQ(6, submit_one(&ring, sqe, 2));
 	ASSERT_EQ(0, memcmp(a, "abcd", 4));
 	ASSERT_EQ(0, memcmp(b, "ef", 2));
 
@@ -313,10 +192,7 @@ TEST(readv_writev)
 	rv[2] = (struct iovec){ d, 10 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 3, 0);
-	sqe->user_data = 3;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(10, c.res);
+	ASSERT_EQ(10, submit_one(&ring, sqe, 3));
 	ASSERT_EQ(0, memcmp(f, "012", 3));
 	ASSERT_EQ(0, memcmp(a, "345", 3));
 	ASSERT_EQ(0, memcmp(d, "6789", 4));
@@ -327,19 +203,13 @@ TEST(readv_writev)
 	rv[1] = (struct iovec){ f, 3 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 2, 0);
-	sqe->user_data = 4;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(-EMSGSIZE, c.res);
-	EXPECT_EQ(8, next_len(fd));
+	ASSERT_EQ(-EMSGSIZE, submit_one(&ring, sqe, 4));
+	EXPECT_EQ(8, fionread(fd));
 	rv[0] = (struct iovec){ g, 5 };
 	rv[1] = (struct iovec){ h, 5 };
 	sqe = get_sqe(&ring);
 	io_uring_prep_readv(sqe, fd, rv, 2, 0);
-	sqe->user_data = 5;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(8, c.res);
+	ASSERT_EQ(8, submit_one(&ring, sqe, 5));
 	ASSERT_EQ(0, memcmp(g, "xyzxy", 5));
 	ASSERT_EQ(0, memcmp(h, "zxy", 3));
 	EXPECT_EQ(0U, stats_of(fd).queued_msgs);
@@ -368,18 +238,12 @@ TEST(fixed_buffers)
 		bufs[0][i] = (char)(i * 7);
 	sqe = get_sqe(&ring);
 	io_uring_prep_write_fixed(sqe, fd, bufs[0], 300, 0, 0);
-	sqe->user_data = 1;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(300, c.res);
-	EXPECT_EQ(300, next_len(fd));
+	ASSERT_EQ(300, submit_one(&ring, sqe, 1));
+	EXPECT_EQ(300, fionread(fd));
 
 	sqe = get_sqe(&ring);
 	io_uring_prep_read_fixed(sqe, fd, bufs[1], sizeof(bufs[1]), 0, 1);
-	sqe->user_data = 2;
-	ASSERT_EQ(1, io_uring_submit(&ring));
-	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-	ASSERT_EQ(300, c.res);
+	ASSERT_EQ(300, submit_one(&ring, sqe, 2));
 	ASSERT_EQ(0, memcmp(bufs[0], bufs[1], 300));
 
 	/* A READ_FIXED on an empty channel parks until a write. */
@@ -702,7 +566,7 @@ TEST(read_too_small_emsgsize)
 
 	ASSERT_EQ(-EMSGSIZE, sync_rw(&ring, false, fd, buf, 10));
 	ASSERT_EQ(-EMSGSIZE, sync_rw(&ring, false, fd, buf, 99));
-	EXPECT_EQ(100, next_len(fd));
+	EXPECT_EQ(100, fionread(fd));
 	EXPECT_EQ(2U, stats_of(fd).queued_msgs);
 	EXPECT_EQ(0U, stats_of(fd).total_received);
 	ASSERT_EQ(100, sync_rw(&ring, false, fd, buf, 100));
@@ -720,7 +584,7 @@ TEST(read_too_small_emsgsize)
 	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
 	ASSERT_EQ(77U, c.ud);
 	ASSERT_EQ(-EMSGSIZE, c.res);
-	EXPECT_EQ(20, next_len(fd));
+	EXPECT_EQ(20, fionread(fd));
 	EXPECT_EQ(1U, stats_of(fd).queued_msgs);
 	ASSERT_EQ(20, sync_rw(&ring, false, fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, memcmp(buf, msg, 20));
@@ -759,34 +623,6 @@ TEST(read_parks_until_write)
 	close(fd);
 }
 
-/* A blocking read(2) in a thread. */
-struct reader {
-	pthread_t th;
-	int fd;
-	char buf[64];
-	ssize_t ret;
-};
-
-static void *reader_fn(void *arg)
-{
-	struct reader *r = arg;
-
-	r->ret = read(r->fd, r->buf, sizeof(r->buf));
-	return NULL;
-}
-
-static int wait_blocked_receivers(int fd, unsigned int want)
-{
-	long long end = now_ms() + WAIT_MS;
-
-	while (stats_of(fd).blocked_receivers != want) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return 0;
-}
-
 /*
  * A receiver blocked in read(2) is served before a READ parked earlier:
  * parked requests are pollers and only see what is left after hand-off.
@@ -794,8 +630,7 @@ static int wait_blocked_receivers(int fd, unsigned int want)
 TEST(blocked_read_before_parked_read)
 {
 	struct io_uring ring;
-	struct reader rd;
-	struct timespec ts;
+	struct op rd;
 	char buf[64];
 	struct cqe c;
 	int fd;
@@ -808,14 +643,10 @@ TEST(blocked_read_before_parked_read)
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_QUIET(&ring);
 
-	memset(&rd, 0, sizeof(rd));
-	rd.fd = fd;
-	ASSERT_EQ(0, pthread_create(&rd.th, NULL, reader_fn, &rd));
-	ASSERT_EQ(0, wait_blocked_receivers(fd, 1));
+	ASSERT_EQ(0, start_reader(&rd, fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(5, write(fd, "first", 5));
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += WAIT_MS / 1000;
-	ASSERT_EQ(0, pthread_timedjoin_np(rd.th, NULL, &ts));
+	ASSERT_EQ(0, op_join(&rd));
 	ASSERT_EQ(5, rd.ret);
 	ASSERT_EQ(0, memcmp(rd.buf, "first", 5));
 	ASSERT_QUIET(&ring);
@@ -1053,8 +884,7 @@ static void write_then_read_all(struct __test_metadata *_metadata, int fd,
 			TH_LOG("message %d of %d lost", i, n);
 		ASSERT_EQ(0, memcmp(buf, msg, 7));
 	}
-	ASSERT_EQ(-1, read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ((__u64)n, stats_of(fd).total_received);
 	EXPECT_EQ(0U, stats_of(fd).blocked_receivers);
 }
@@ -1257,317 +1087,6 @@ TEST(shutdown_completes_parked)
 	io_uring_queue_exit(&ring);
 	close(fd);
 	close(fd2);
-}
-
-/*
- * The measurement: io_uring events counted by hist triggers in tracefs
- * (when available), and mpmc:mpmc_wake (hand-offs to blocked receivers)
- * counted in the trace buffer.
- */
-#define TRACEFS		"/sys/kernel/tracing"
-#define HIST_TRIGGER	"hist:keys=common_pid"
-
-static const char *const uring_events[] = {
-	"io_uring_poll_arm",		/* a request parked on a poll queue */
-	"io_uring_task_add",		/* a parked request woken */
-	"io_uring_queue_async_work",	/* a request punted to io-wq */
-};
-
-#define NR_UEV	ARRAY_SIZE(uring_events)
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/* "Hits: N" of the Totals section of an event's hist file; -1 if none. */
-static long long hist_hits(const char *event)
-{
-	char path[256], line[256];
-	long long hits = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), TRACEFS "/events/io_uring/%s/hist", event);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " Hits: %lld", &hits) == 1)
-			break;
-	fclose(f);
-	return hits;
-}
-
-static void uring_triggers(bool on)
-{
-	char path[256];
-	unsigned int i;
-
-	for (i = 0; i < NR_UEV; i++) {
-		snprintf(path, sizeof(path),
-			 TRACEFS "/events/io_uring/%s/trigger", uring_events[i]);
-		/* Always remove first: a leftover trigger would add up. */
-		write_file(path, "!" HIST_TRIGGER);
-		if (on)
-			write_file(path, HIST_TRIGGER);
-	}
-}
-
-/* Count lines of the trace buffer that contain @what. */
-static long long trace_lines(const char *what)
-{
-	char line[512];
-	long long n = 0;
-	FILE *f = fopen(TRACEFS "/trace", "re");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, what))
-			n++;
-	fclose(f);
-	return n;
-}
-
-FIXTURE(measure) {
-	bool hist;	/* io_uring hist triggers installed */
-	bool wake;	/* mpmc:mpmc_wake traced into the buffer */
-};
-
-FIXTURE_SETUP(measure)
-{
-	self->hist = false;
-	self->wake = false;
-	if (access(TRACEFS "/events/io_uring/io_uring_poll_arm/trigger",
-		   W_OK) == 0) {
-		uring_triggers(true);
-		self->hist = hist_hits(uring_events[0]) >= 0;
-	}
-	if (access(TRACEFS "/events/mpmc/mpmc_wake/enable", W_OK) == 0) {
-		write_file(TRACEFS "/trace", "");
-		self->wake =
-			!write_file(TRACEFS "/events/mpmc/mpmc_wake/filter",
-				    "dir == 1 && result == 0") &&
-			!write_file(TRACEFS "/events/mpmc/mpmc_wake/enable",
-				    "1");
-	}
-}
-
-FIXTURE_TEARDOWN(measure)
-{
-	if (self->hist)
-		uring_triggers(false);
-	if (self->wake) {
-		write_file(TRACEFS "/events/mpmc/mpmc_wake/enable", "0");
-		write_file(TRACEFS "/events/mpmc/mpmc_wake/filter", "0");
-		write_file(TRACEFS "/trace", "");
-	}
-}
-
-#define MAX_HERD	256
-#define MAX_MSGS	10000
-#define MSG_LEN		12
-
-/*
- * @nr_parked READs parked on one channel; @nr_msgs messages written one by
- * one by this thread, each completed READ re-armed at once. Asserts that
- * every message is received exactly once; prints the cost.
- */
-static void run_herd(struct __test_metadata *_metadata,
-		     FIXTURE_DATA(measure) *self, int nr_parked, int nr_msgs)
-{
-	static char bufs[MAX_HERD][64];
-	static unsigned char seen[MAX_MSGS];
-	unsigned long long armed_at[MAX_HERD], written = 0;
-	long long arms0[NR_UEV], arms1[NR_UEV], t0, t1, end, h = -1;
-	int fd, rx, tx, i, nwrk, peak = 0, sample = 0, wait;
-	long inline_done = 0, handoff_est = 0, received = 0;
-	pid_t tids[256], all_tids[512];
-	int nall = 0, j, k, id, submit;
-	struct io_uring ring;
-	struct mpmc_stats st;
-	struct cqe c;
-	char msg[32];
-	unsigned int u;
-
-	ASSERT_GE(MAX_HERD, nr_parked);
-	ASSERT_GE(MAX_MSGS, nr_msgs);
-	memset(seen, 0, sizeof(seen));
-	/*
-	 * The READs use a blocking RECV endpoint (an io-wq fallback then
-	 * sleeps in read; on an O_NONBLOCK file it would complete with
-	 * EAGAIN), the writes a non-blocking SEND endpoint.
-	 */
-	fd = mpmc_test_open_cfg(1024, 64);
-	ASSERT_LE(0, fd);
-	rx = new_ep(fd, MPMC_ROLE_RECV, 0);
-	ASSERT_LE(0, rx);
-	tx = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
-	ASSERT_LE(0, tx);
-	RING_INIT(&ring, 2 * nr_parked);
-	for (u = 0; u < NR_UEV; u++)
-		arms0[u] = self->hist ? hist_hits(uring_events[u]) : -1;
-
-	for (i = 0; i < nr_parked; i++) {
-		prep_read(&ring, rx, bufs[i], sizeof(bufs[i]), i);
-		armed_at[i] = ~0ULL;	/* never "inline": the channel is empty */
-	}
-	ASSERT_EQ(nr_parked, io_uring_submit(&ring));
-	ASSERT_EQ(0, count_iou_wrk(NULL, 0));
-
-	t0 = now_ms();
-	end = t0 + 45000;
-	for (i = 0; i < nr_msgs || received < nr_msgs; ) {
-		ASSERT_GT(end, now_ms())
-			TH_LOG("stuck: %d written, %ld received", i, received);
-		if (i < nr_msgs) {
-			st = stats_of(fd);
-			snprintf(msg, sizeof(msg), "msg-%08d", i);
-			if (write(tx, msg, MSG_LEN) == MSG_LEN) {
-				/* Blocked receivers are io-wq workers here. */
-				if (st.blocked_receivers)
-					handoff_est++;
-				i++;
-				written++;
-			} else {
-				ASSERT_EQ(EAGAIN, errno);
-			}
-		}
-		/*
-		 * Reap what is there (wait only when nothing is left to
-		 * write) and re-arm; then look again at once, so that a READ
-		 * completed inline by its submission is seen before the next
-		 * write.
-		 */
-		wait = i < nr_msgs ? 0 : 100;
-		for (;;) {
-			submit = 0;
-			while (!get_cqe(&ring, wait, &c)) {
-				ASSERT_GT(nr_parked, (int)c.ud);
-				ASSERT_EQ(MSG_LEN, c.res)
-					TH_LOG("READ %llu: res %d",
-					       (unsigned long long)c.ud, c.res);
-				bufs[c.ud][MSG_LEN] = '\0';
-				ASSERT_EQ(1, sscanf(bufs[c.ud], "msg-%d", &id));
-				ASSERT_LE(0, id);
-				ASSERT_GT(i, id);
-				ASSERT_EQ(0, seen[id])
-					TH_LOG("message %d received twice", id);
-				seen[id] = 1;
-				received++;
-				if (armed_at[c.ud] == written)
-					inline_done++;
-				prep_read(&ring, rx, bufs[c.ud],
-					  sizeof(bufs[c.ud]), c.ud);
-				armed_at[c.ud] = written;
-				submit++;
-			}
-			if (!submit)
-				break;
-			ASSERT_EQ(submit, io_uring_submit(&ring));
-			wait = 0;
-		}
-		if (++sample % 25 == 0 || i == nr_msgs) {
-			nwrk = count_iou_wrk(tids, 256);
-			if (nwrk > peak)
-				peak = nwrk;
-			for (j = 0; j < nwrk && j < 256; j++) {
-				for (k = 0; k < nall; k++)
-					if (all_tids[k] == tids[j])
-						break;
-				if (k == nall && nall < 512)
-					all_tids[nall++] = tids[j];
-			}
-		}
-	}
-	t1 = now_ms();
-	nwrk = count_iou_wrk(NULL, 0);
-	if (nwrk > peak)
-		peak = nwrk;
-	for (u = 0; u < NR_UEV; u++)
-		arms1[u] = self->hist ? hist_hits(uring_events[u]) : -1;
-
-	if (self->wake)
-		h = trace_lines("mpmc_wake");	/* before shutdown wakes more */
-	st = stats_of(fd);
-	EXPECT_EQ((__u64)nr_msgs, st.total_sent);
-	EXPECT_EQ((__u64)nr_msgs, st.total_received);
-	EXPECT_EQ(0U, st.queued_msgs);
-	for (j = 0; j < nr_msgs; j++)
-		ASSERT_EQ(1, seen[j]) TH_LOG("message %d never received", j);
-
-	/* The READs still outstanding get EOF on shutdown. */
-	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
-	for (j = 0; j < nr_parked; j++) {
-		ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
-		EXPECT_EQ(0, c.res);
-	}
-
-	ksft_print_msg("uring herd: %d parked READs, %d messages written one by one, %lld ms\n",
-		       nr_parked, nr_msgs, t1 - t0);
-	ksft_print_msg("uring herd: iou-wrk threads: %d at the end, peak %d (sampled every 25 writes), %d distinct\n",
-		       nwrk, peak, nall);
-	if (self->wake) {
-		ksft_print_msg("uring herd: received by hand-off to a READ blocked in an io-wq worker: %lld (mpmc:mpmc_wake), %ld (stats estimate)\n",
-			       h, handoff_est);
-		ksft_print_msg("uring herd: received inline at submit: %ld; by a parked READ after a poll wakeup: %lld\n",
-			       inline_done, nr_msgs - inline_done - h);
-	} else {
-		ksft_print_msg("uring herd: received by hand-off to io-wq (stats estimate): %ld; inline at submit: %ld; after a poll wakeup: %ld\n",
-			       handoff_est, inline_done,
-			       nr_msgs - inline_done - handoff_est);
-	}
-	if (self->hist) {
-		for (u = 0; u < NR_UEV; u++)
-			ksft_print_msg("uring herd: %s: %lld (%.1f per message)\n",
-				       uring_events[u], arms1[u] - arms0[u],
-				       (double)(arms1[u] - arms0[u]) /
-				       nr_msgs);
-	} else {
-		ksft_print_msg("uring herd: tracefs hist triggers unavailable: no io_uring event counts\n");
-	}
-	/* The harness ends the test child with _exit(): flush the figures. */
-	fflush(stdout);
-	io_uring_queue_exit(&ring);
-	close(rx);
-	close(tx);
-	close(fd);
-}
-
-/* Message count: @def, or $MPMC_HERD_MSGS (1..MAX_MSGS) for a longer run. */
-static int herd_msgs(int def)
-{
-	const char *env = getenv("MPMC_HERD_MSGS");
-	int n = env ? atoi(env) : 0;
-
-	return n > 0 && n <= MAX_MSGS ? n : def;
-}
-
-/*
- * The figures the SPEC asks for: 64 READs parked while messages are
- * written one by one. The issue asks for 10,000 messages; the default is
- * 5,000 to keep the program short in an emulated guest (the costs are per
- * message); MPMC_HERD_MSGS=10000 runs the full count.
- */
-TEST_F_TIMEOUT(measure, parked_reads_64_herd, 60)
-{
-	run_herd(_metadata, self, 64, herd_msgs(5000));
-}
-
-/*
- * For comparison: more parked READs than io_uring's poll retry budget
- * (128 arms), fewer messages.
- */
-TEST_F_TIMEOUT(measure, parked_reads_160_herd, 60)
-{
-	run_herd(_metadata, self, 160, 1000);
 }
 
 TEST_HARNESS_MAIN

@@ -5,9 +5,8 @@
  * system call per call (checked with ptrace), no state beyond the fd (any
  * /dev/mpmc fd works), and the liburing helpers.
  *
- * Build: the selftest flags plus -I lib/include, linked with
- * build/lib/libmpmc.a (make -C lib) before -luring. Kept out of the
- * selftests/ glob until selftests/Makefile adds those for it.
+ * Built by selftests/Makefile like every selftest, plus -I lib/include
+ * and build/lib/libmpmc.a (made by make -C lib) linked before -luring.
  */
 #define _GNU_SOURCE
 #include <errno.h>
