@@ -468,7 +468,7 @@ ssize_t read_str(int fd, char *buf, size_t size)
 /* $MPMC_KO, the module to load again; NULL when unset or empty. */
 const char *mod_ko;
 const char *const mod_param_names[MOD_NPARAMS] = {
-	"max_capacity", "max_msg_size", "max_channel_bytes",
+	"max_capacity", "max_msg_size", "max_channel_bytes", "spin_max_ns",
 };
 /* The parameters when the program started (0: unreadable). */
 unsigned long long mod_saved[MOD_NPARAMS];

@@ -106,7 +106,7 @@ int blocked_writer(struct op *wr, const char *queued, const char *msg);
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */
 
 #define MOD_NAME	"mpmc"
-#define MOD_NPARAMS	3
+#define MOD_NPARAMS	4
 
 extern const char *mod_ko;
 extern const char *const mod_param_names[MOD_NPARAMS];

@@ -26,52 +26,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-/* One blocking read() or write() in its own thread. */
-struct call {
-	pthread_t th;
-	int fd;
-	bool write;
-	char buf[64];
-	size_t len;
-	ssize_t ret;
-	int err;
-	atomic_bool done;
-};
-
-static void *call_fn(void *arg)
-{
-	struct call *c = arg;
-
-	c->ret = c->write ? write(c->fd, c->buf, c->len) :
-			    read(c->fd, c->buf, c->len);
-	c->err = c->ret < 0 ? errno : 0;
-	atomic_store(&c->done, true);
-	return NULL;
-}
-
-static int call_start(struct call *c, int fd, bool write, size_t len)
-{
-	memset(c, 0, sizeof(*c));
-	c->fd = fd;
-	c->write = write;
-	c->len = len;
-	memset(c->buf, 'w', sizeof(c->buf));
-	return pthread_create(&c->th, NULL, call_fn, c);
-}
-
-/* Wait up to MPMC_TEST_WAIT_MS for @c to finish; 0 if it did. */
-static int call_wait(struct call *c)
-{
-	long long end = now_ms() + MPMC_TEST_WAIT_MS;
-
-	while (!atomic_load(&c->done)) {
-		if (now_ms() > end)
-			return -1;
-		usleep(1000);
-	}
-	return pthread_join(c->th, NULL);
-}
-
 static int set_flags(int fd, __u32 flags)
 {
 	struct mpmc_config cfg;
@@ -155,25 +109,25 @@ static int try_batch(int fd, bool send, char *buf, size_t len)
 static int barge_send(struct __test_metadata *_metadata, __u32 flags)
 {
 	char buf[64] = "x";
-	struct call c;
+	struct op c;
 	int fd, ret;
 
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, flags));
 	ASSERT_EQ(1, write(fd, buf, 1));
-	ASSERT_EQ(0, call_start(&c, fd, true, 2));
+	ASSERT_EQ(0, op_start(&c, fd, OP_WRITE, "ww", 2));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	ASSERT_EQ(0, sched_fifo(true));
 	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
 	ret = try_batch(fd, true, buf, 1);
 	ASSERT_EQ(0, sched_fifo(false));
 	/* Whatever happened, the sleeper gets its message in. */
-	while (!atomic_load(&c.done)) {
+	while (!op_done(&c)) {
 		try_batch(fd, false, buf, sizeof(buf));
 		usleep(1000);
 	}
-	ASSERT_EQ(0, call_wait(&c));
+	ASSERT_EQ(0, op_join(&c));
 	EXPECT_EQ(2, c.ret);
 	close(fd);
 	return ret;
@@ -200,7 +154,7 @@ TEST(barging_recv_takes_the_message)
 {
 	int fd, mode, next, got;
 	char buf[64];
-	struct call c;
+	struct op c;
 
 	ASSERT_EQ(0, pin_cpu0());
 	if (sched_fifo(true))
@@ -210,7 +164,7 @@ TEST(barging_recv_takes_the_message)
 		fd = mpmc_test_open_cfg(4, 64);
 		ASSERT_LE(0, fd);
 		ASSERT_EQ(0, set_flags(fd, mode ? MPMC_CONFIG_THROUGHPUT : 0));
-		ASSERT_EQ(0, call_start(&c, fd, false, sizeof(c.buf)));
+		ASSERT_EQ(0, start_reader(&c, fd, 64));
 		ASSERT_EQ(0, wait_blocked(fd, true, 1));
 		ASSERT_EQ(0, sched_fifo(true));
 		ASSERT_EQ(3, write(fd, "abc", 3));
@@ -229,7 +183,7 @@ TEST(barging_recv_takes_the_message)
 			EXPECT_EQ(0, next);
 			EXPECT_EQ(-EAGAIN, got);
 		}
-		ASSERT_EQ(0, call_wait(&c));
+		ASSERT_EQ(0, op_join(&c));
 		EXPECT_EQ(mode ? 4 : 3, c.ret);
 		close(fd);
 	}
@@ -237,28 +191,28 @@ TEST(barging_recv_takes_the_message)
 
 TEST(one_message_wakes_one_receiver)
 {
-	struct call c[4];
+	struct op c[4];
 	int fd, i, done;
 
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, call_start(&c[i], fd, false, sizeof(c[i].buf)));
+		ASSERT_EQ(0, start_reader(&c[i], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 4));
 	ASSERT_EQ(1, write(fd, "a", 1));
 	/* One receiver takes it; the others sleep on. */
 	ASSERT_EQ(0, wait_blocked(fd, true, 3));
 	usleep(100000);
 	for (i = 0, done = 0; i < 4; i++)
-		done += atomic_load(&c[i].done);
+		done += op_done(&c[i]);
 	EXPECT_EQ(1, done);
 	EXPECT_EQ(0, queued(fd));
 	/* Every one is served in the end. */
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(1, write(fd, "b", 1));
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, call_wait(&c[i]));
+		ASSERT_EQ(0, op_join(&c[i]));
 		EXPECT_EQ(1, c[i].ret);
 	}
 	EXPECT_EQ(0, queued(fd));
@@ -268,7 +222,7 @@ TEST(one_message_wakes_one_receiver)
 TEST(every_blocked_sender_is_served)
 {
 	char buf[64];
-	struct call c[4];
+	struct op c[4];
 	int fd, i;
 
 	fd = mpmc_test_open_cfg(1, 64);
@@ -276,12 +230,12 @@ TEST(every_blocked_sender_is_served)
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
 	ASSERT_EQ(1, write(fd, "a", 1));
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, call_start(&c[i], fd, true, 2));
+		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
 	ASSERT_EQ(0, wait_blocked(fd, false, 4));
 	for (i = 0; i < 5; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, call_wait(&c[i]));
+		ASSERT_EQ(0, op_join(&c[i]));
 		EXPECT_EQ(2, c[i].ret);
 	}
 	EXPECT_EQ(0, queued(fd));
@@ -290,22 +244,22 @@ TEST(every_blocked_sender_is_served)
 
 TEST(small_buffer_passes_the_wakeup_on)
 {
-	struct call small, big;
+	struct op small, big;
 	int fd;
 
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(0, call_start(&small, fd, false, 4));
+	ASSERT_EQ(0, start_reader(&small, fd, 4));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	ASSERT_EQ(0, call_start(&big, fd, false, sizeof(big.buf)));
+	ASSERT_EQ(0, start_reader(&big, fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
-	ASSERT_EQ(32, write(fd, big.buf, 32));
+	ASSERT_EQ(32, write(fd, "0123456789abcdef0123456789abcdef", 32));
 	/* The first is woken, cannot take it, and the second gets it. */
-	ASSERT_EQ(0, call_wait(&small));
+	ASSERT_EQ(0, op_join(&small));
 	EXPECT_EQ(-1, small.ret);
 	EXPECT_EQ(EMSGSIZE, small.err);
-	ASSERT_EQ(0, call_wait(&big));
+	ASSERT_EQ(0, op_join(&big));
 	EXPECT_EQ(32, big.ret);
 	EXPECT_EQ(0, queued(fd));
 	close(fd);
@@ -322,18 +276,18 @@ TEST(signal_racing_the_wakeup_loses_nothing)
 	struct sigaction sa = { .sa_handler = on_usr1 };	/* no SA_RESTART */
 	int fd, i, got = 0, kept = 0;
 	char buf[64];
-	struct call c;
+	struct op c;
 
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
 	for (i = 0; i < 50; i++) {
-		ASSERT_EQ(0, call_start(&c, fd, false, sizeof(c.buf)));
+		ASSERT_EQ(0, start_reader(&c, fd, 64));
 		ASSERT_EQ(0, wait_blocked(fd, true, 1));
 		ASSERT_EQ(1, write(fd, "m", 1));
 		pthread_kill(c.th, SIGUSR1);
-		ASSERT_EQ(0, call_wait(&c));
+		ASSERT_EQ(0, op_join(&c));
 		if (c.ret == 1) {
 			got++;
 			EXPECT_EQ(0, queued(fd));
