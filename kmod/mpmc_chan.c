@@ -327,7 +327,7 @@ static void mpmc_waiter_complete(struct mpmc_chan *ch, enum mpmc_dir dir,
  * Throughput mode: wake the oldest waiter of @dir, if any, to try again.
  * Its operation is not done for it; see the top comment.
  */
-static void mpmc_pass_on(struct mpmc_chan *ch, enum mpmc_dir dir)
+static bool mpmc_pass_on(struct mpmc_chan *ch, enum mpmc_dir dir)
 {
 	struct mpmc_waiter *w;
 
@@ -335,6 +335,7 @@ static void mpmc_pass_on(struct mpmc_chan *ch, enum mpmc_dir dir)
 				     link);
 	if (w)
 		mpmc_waiter_complete(ch, dir, w, NULL, MPMC_RETRY);
+	return w;
 }
 
 /* Queue @msg at the tail, or at the head for a message put back. */
@@ -416,16 +417,22 @@ static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 
 /*
  * Room was made: move blocked senders' messages in, oldest first, while
- * there is room (in throughput mode, wake one blocked sender instead).
+ * there is room. In throughput mode, wake one blocked sender per slot
+ * made (@made) instead, or one per free slot for a resize (@made 0).
  */
-static void mpmc_admit_senders(struct mpmc_chan *ch)
+static void mpmc_admit_senders(struct mpmc_chan *ch, u32 made)
 {
 	struct mpmc_waiter *w;
+	u32 room;
 
 	lockdep_assert_held(&ch->lock);
 	if (mpmc_barging(ch)) {
-		if (ch->nr_msgs < ch->capacity)
-			mpmc_pass_on(ch, MPMC_SEND);
+		room = ch->nr_msgs < ch->capacity ?
+		       ch->capacity - ch->nr_msgs : 0;
+		if (made)
+			room = min(room, made);
+		while (room-- && mpmc_pass_on(ch, MPMC_SEND))
+			;
 		return;
 	}
 	while (ch->nr_msgs < ch->capacity &&
@@ -790,7 +797,7 @@ static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
 		if (msg->len > vec[i].len)
 			break;
 		list_add_tail(&mpmc_dequeue(ch)->link, taken);
-		mpmc_admit_senders(ch);
+		mpmc_admit_senders(ch, 1);
 		queued[i] = ch->nr_msgs;
 	}
 	if (i)
@@ -1041,8 +1048,13 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 	}
 	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_SEND], link)
 		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, -EPIPE);
+	/*
+	 * End of file for blocked receivers; but in throughput mode messages
+	 * may still be queued while some sleep: those try again and drain.
+	 */
 	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_RECV], link)
-		mpmc_waiter_complete(ch, MPMC_RECV, w, NULL, 0);
+		mpmc_waiter_complete(ch, MPMC_RECV, w, NULL,
+				     ch->nr_msgs ? MPMC_RETRY : 0);
 	ch->wake.events |= MPMC_EV_HUP;
 }
 
@@ -1255,7 +1267,7 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 		ch->flags = cfg->flags;
 		if (!mpmc_barging(ch))
 			mpmc_serve_receivers(ch);
-		mpmc_admit_senders(ch);
+		mpmc_admit_senders(ch, 0);
 		mpmc_note_room(ch);
 	}
 	mpmc_unlock(ch);

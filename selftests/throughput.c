@@ -11,6 +11,8 @@
  *    for; in the default mode both get EAGAIN;
  *  - one message wakes one blocked receiver, and every blocked caller is
  *    eventually served (no lost wakeup);
+ *  - growing the capacity wakes as many blocked senders as fit;
+ *  - SHUT_WR lets sleeping receivers drain what is queued before EOF;
  *  - a woken receiver whose buffer is too small passes its wakeup on;
  *  - a signal racing the wakeup never loses the message;
  *  - exactly once and per-producer order under 4:4 contention, also while
@@ -74,12 +76,12 @@ TEST(flag_set_and_read_back)
  * (SCHED_OTHER) cannot run before the test's next call. Harness tests run
  * in their own process, so nothing of this outlives the test.
  */
-static int pin_cpu0(void)
+static int pin_cpu(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(0, &set);
+	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set);
 }
 
@@ -135,7 +137,7 @@ static int barge_send(struct __test_metadata *_metadata, __u32 flags)
 
 TEST(barging_send_takes_the_room)
 {
-	ASSERT_EQ(0, pin_cpu0());
+	ASSERT_EQ(0, pin_cpu(0));
 	if (sched_fifo(true))
 		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
 	ASSERT_EQ(0, sched_fifo(false));
@@ -156,7 +158,7 @@ TEST(barging_recv_takes_the_message)
 	char buf[64];
 	struct op c;
 
-	ASSERT_EQ(0, pin_cpu0());
+	ASSERT_EQ(0, pin_cpu(0));
 	if (sched_fifo(true))
 		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
 	ASSERT_EQ(0, sched_fifo(false));
@@ -238,6 +240,75 @@ TEST(every_blocked_sender_is_served)
 		ASSERT_EQ(0, op_join(&c[i]));
 		EXPECT_EQ(2, c[i].ret);
 	}
+	EXPECT_EQ(0, queued(fd));
+	close(fd);
+}
+
+TEST(growing_wakes_every_sender_that_fits)
+{
+	struct op c[4];
+	struct mpmc_config cfg = { .capacity = 5, .max_msg_size = 64,
+				   .flags = MPMC_CONFIG_THROUGHPUT };
+	int fd, i;
+
+	fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(1, write(fd, "a", 1));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
+	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	/* Room for all four: all four get in, with nobody receiving. */
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, op_join(&c[i]));
+		EXPECT_EQ(2, c[i].ret);
+	}
+	EXPECT_EQ(5, queued(fd));
+	close(fd);
+}
+
+/*
+ * SHUT_WR while a message is queued and a receiver still sleeps (the one
+ * woken for the message has not run yet): the sleeper must drain the
+ * message, not see end of file before it. The woken receiver shares CPU 0
+ * with the test under SCHED_FIFO, the other runs on CPU 1.
+ */
+TEST(shut_wr_drains_before_eof)
+{
+	struct op first, second;
+	long long end;
+	int fd;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs 2 CPUs");
+	fd = mpmc_test_open_cfg(4, 64);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(0, pin_cpu(0));
+	if (sched_fifo(true))
+		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
+	ASSERT_EQ(0, sched_fifo(false));
+	ASSERT_EQ(0, start_reader(&first, fd, 64));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	ASSERT_EQ(0, pin_cpu(1));
+	ASSERT_EQ(0, start_reader(&second, fd, 64));
+	ASSERT_EQ(0, pin_cpu(0));
+	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+
+	ASSERT_EQ(0, sched_fifo(true));
+	ASSERT_EQ(1, write(fd, "m", 1));	/* wakes the first only */
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	/* Spin, not sleep: the first must not run yet. */
+	end = now_ms() + WAIT_MS;
+	while (!op_done(&second) && now_ms() < end)
+		;
+	ASSERT_EQ(0, sched_fifo(false));
+	ASSERT_TRUE(op_done(&second));
+	EXPECT_EQ(1, second.ret);
+	ASSERT_EQ(0, op_join(&first));
+	EXPECT_EQ(0, first.ret);
+	ASSERT_EQ(0, op_join(&second));
 	EXPECT_EQ(0, queued(fd));
 	close(fd);
 }
