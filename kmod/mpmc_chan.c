@@ -102,78 +102,64 @@
 
 /* ---- Limits ----------------------------------------------------------- */
 
-static unsigned int mpmc_max_capacity = 65536;
-static unsigned int mpmc_max_msg_size = 65536;
-static unsigned long mpmc_max_channel_bytes = 8UL << 20;
+/*
+ * A module parameter with the range it is checked against when it is set,
+ * so that every use can trust it.
+ */
+struct mpmc_param {
+	unsigned long val;
+	unsigned long min;
+	unsigned long max;
+};
 
-/* A limit is at least 1, and a message length fits in an int. */
-static int mpmc_param_set_uint(const char *val, const struct kernel_param *kp)
+static struct mpmc_param mpmc_max_capacity = { 65536, 1, U32_MAX };
+/* A message length fits in an int (FIONREAD, read()). */
+static struct mpmc_param mpmc_max_msg_size = { 65536, 1, INT_MAX };
+static struct mpmc_param mpmc_max_channel_bytes = { 8UL << 20, 1, ULONG_MAX };
+/* Most a waiter spins before it sleeps (mpmc_spin()); 0: never. */
+static struct mpmc_param mpmc_spin_max_ns = { 10000, 0, NSEC_PER_MSEC };
+
+static int mpmc_param_set(const char *val, const struct kernel_param *kp)
 {
-	unsigned int v;
-	int ret = kstrtouint(val, 0, &v);
-
-	if (ret)
-		return ret;
-	if (!v || v > INT_MAX)
-		return -EINVAL;
-	WRITE_ONCE(*(unsigned int *)kp->arg, v);
-	return 0;
-}
-
-static int mpmc_param_set_ulong(const char *val, const struct kernel_param *kp)
-{
+	struct mpmc_param *p = kp->arg;
 	unsigned long v;
 	int ret = kstrtoul(val, 0, &v);
 
 	if (ret)
 		return ret;
-	if (!v)
+	if (v < p->min || v > p->max)
 		return -EINVAL;
-	WRITE_ONCE(*(unsigned long *)kp->arg, v);
+	WRITE_ONCE(p->val, v);
 	return 0;
 }
 
-static const struct kernel_param_ops mpmc_uint_limit_ops = {
-	.set = mpmc_param_set_uint,
-	.get = param_get_uint,
+static int mpmc_param_get(char *buf, const struct kernel_param *kp)
+{
+	const struct mpmc_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(p->val));
+}
+
+static const struct kernel_param_ops mpmc_param_ops = {
+	.set = mpmc_param_set,
+	.get = mpmc_param_get,
 };
 
-static const struct kernel_param_ops mpmc_ulong_limit_ops = {
-	.set = mpmc_param_set_ulong,
-	.get = param_get_ulong,
-};
+/* The value of a parameter, for one decision. */
+static unsigned long mpmc_param(const struct mpmc_param *p)
+{
+	return READ_ONCE(p->val);
+}
 
-module_param_cb(max_capacity, &mpmc_uint_limit_ops, &mpmc_max_capacity, 0644);
+module_param_cb(max_capacity, &mpmc_param_ops, &mpmc_max_capacity, 0644);
 MODULE_PARM_DESC(max_capacity, "Largest channel capacity in messages (default 65536)");
-module_param_cb(max_msg_size, &mpmc_uint_limit_ops, &mpmc_max_msg_size, 0644);
+module_param_cb(max_msg_size, &mpmc_param_ops, &mpmc_max_msg_size, 0644);
 MODULE_PARM_DESC(max_msg_size, "Largest message size in bytes (default 65536)");
-module_param_cb(max_channel_bytes, &mpmc_ulong_limit_ops,
-		&mpmc_max_channel_bytes, 0644);
+module_param_cb(max_channel_bytes, &mpmc_param_ops, &mpmc_max_channel_bytes,
+		0644);
 MODULE_PARM_DESC(max_channel_bytes,
 		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
-
-/* Most a waiter spins before it sleeps (mpmc_spin()); 0: never. */
-static unsigned int mpmc_spin_max_ns = 10000;
-
-static int mpmc_param_set_spin(const char *val, const struct kernel_param *kp)
-{
-	unsigned int v;
-	int ret = kstrtouint(val, 0, &v);
-
-	if (ret)
-		return ret;
-	if (v > NSEC_PER_MSEC)
-		return -EINVAL;
-	WRITE_ONCE(*(unsigned int *)kp->arg, v);
-	return 0;
-}
-
-static const struct kernel_param_ops mpmc_spin_ops = {
-	.set = mpmc_param_set_spin,
-	.get = param_get_uint,
-};
-
-module_param_cb(spin_max_ns, &mpmc_spin_ops, &mpmc_spin_max_ns, 0644);
+module_param_cb(spin_max_ns, &mpmc_param_ops, &mpmc_spin_max_ns, 0644);
 MODULE_PARM_DESC(spin_max_ns,
 		 "Longest spin of a blocked caller before it sleeps, in ns, 0..1000000 (default 10000; 0: never)");
 
@@ -479,7 +465,7 @@ static void mpmc_serve_receivers(struct mpmc_chan *ch)
 static bool mpmc_spin(struct mpmc_chan *ch, enum mpmc_dir dir,
 		      struct mpmc_waiter *w)
 {
-	u32 max = READ_ONCE(mpmc_spin_max_ns), budget;
+	u32 max = mpmc_param(&mpmc_spin_max_ns), budget;
 	bool done;
 	u64 end;
 
@@ -1097,10 +1083,10 @@ static size_t mpmc_pool_budget(u32 capacity, u32 max_msg_size)
 /* The default configuration, within limits an administrator may lower. */
 static void mpmc_default_config(u32 *capacity, u32 *max_msg_size)
 {
-	unsigned long bytes = READ_ONCE(mpmc_max_channel_bytes);
-	u32 size = min_t(u32, READ_ONCE(mpmc_max_msg_size),
+	unsigned long bytes = mpmc_param(&mpmc_max_channel_bytes);
+	u32 size = min_t(unsigned long, mpmc_param(&mpmc_max_msg_size),
 			 MPMC_DEFAULT_MSG_SIZE);
-	u32 cap = min_t(u32, READ_ONCE(mpmc_max_capacity),
+	u32 cap = min_t(unsigned long, mpmc_param(&mpmc_max_capacity),
 			MPMC_DEFAULT_CAPACITY);
 
 	if ((u64)cap * size > bytes)
@@ -1221,13 +1207,13 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
-	if (!cfg->capacity || cfg->capacity > READ_ONCE(mpmc_max_capacity))
+	if (!cfg->capacity || cfg->capacity > mpmc_param(&mpmc_max_capacity))
 		return -EINVAL;
 	if (!cfg->max_msg_size ||
-	    cfg->max_msg_size > READ_ONCE(mpmc_max_msg_size))
+	    cfg->max_msg_size > mpmc_param(&mpmc_max_msg_size))
 		return -EINVAL;
 	if ((u64)cfg->capacity * cfg->max_msg_size >
-	    READ_ONCE(mpmc_max_channel_bytes))
+	    mpmc_param(&mpmc_max_channel_bytes))
 		return -EINVAL;
 	return 0;
 }
