@@ -55,13 +55,20 @@ struct mpmc_config {
 };
 
 /*
- * mpmc_config.flags. MPMC_CONFIG_THROUGHPUT: no FIFO hand-off; a message
- * or room goes to whoever reaches the queue first (as with a pipe), while
- * blocked callers are still woken one per message, and every other promise
- * holds. May be turned on and off at any time. Bit 0 is reserved for
- * MPMC_CONFIG_OVERWRITE (not implemented yet: EINVAL).
+ * mpmc_config.flags, each may be turned on and off at any time:
+ * MPMC_CONFIG_OVERWRITE: a send to a full channel never blocks nor fails
+ *   for lack of room; the oldest message of the lowest priority queued is
+ *   dropped (counted in mpmc_stats.total_dropped). Not with capacity 0.
+ * MPMC_CONFIG_THROUGHPUT: no FIFO hand-off; a message or room goes to
+ *   whoever reaches the queue first (as with a pipe), while blocked
+ *   callers are still woken one per message, and every other promise
+ *   holds. No effect on capacity 0, which is always a hand-off.
  */
+#define MPMC_CONFIG_OVERWRITE	1
 #define MPMC_CONFIG_THROUGHPUT	2
+
+/* Message priorities are 0..MPMC_PRIO_MAX-1; higher is received first. */
+#define MPMC_PRIO_MAX		32
 
 /* Bits of mpmc_stats.shutdown and values of the MPMC_IOC_SHUTDOWN argument. */
 #define MPMC_SHUT_RD	1
@@ -79,6 +86,8 @@ struct mpmc_config {
  * @blocked_senders, @blocked_receivers: callers asleep in write, read or a
  *                     batch ioctl (pollers are not counted)
  * @total_sent, @total_received: messages accepted / delivered since creation
+ * @total_dropped:     messages dropped by MPMC_CONFIG_OVERWRITE since
+ *                     creation (not those MPMC_SHUT_RD discards)
  * @reserved:          zero
  */
 struct mpmc_stats {
@@ -93,7 +102,8 @@ struct mpmc_stats {
 	__u32 blocked_receivers;
 	__u64 total_sent;
 	__u64 total_received;
-	__u64 reserved[4];
+	__u64 total_dropped;
+	__u64 reserved[3];
 };
 
 /* Roles of a file on its channel. */
@@ -117,7 +127,8 @@ struct mpmc_endpoint {
  * struct mpmc_msgvec - one message of a batch
  * @buf:  user address of the message (send) or of the buffer (receive)
  * @len:  send: message length (>0); receive: in buffer size, out message length
- * @prio: must be 0 for now
+ * @prio: send: the message's priority, 0..MPMC_PRIO_MAX-1 (EINVAL else);
+ *        receive: out, the message's priority (ignored on input)
  */
 struct mpmc_msgvec {
 	__u64 buf;
@@ -129,7 +140,7 @@ struct mpmc_msgvec {
  * struct mpmc_batch - argument of MPMC_IOC_SEND and MPMC_IOC_RECV
  * @vec:        user address of struct mpmc_msgvec[count]
  * @count:      number of entries, 1..MPMC_BATCH_MAX
- * @flags:      must be 0
+ * @flags:      0, or MPMC_RECV_PEEK on MPMC_IOC_RECV (EINVAL else)
  * @timeout_ns: relative CLOCK_MONOTONIC timeout: -1 waits forever, 0 never
  *              blocks; other negative values are EINVAL. A positive
  *              timeout may be lowered to the time left when the wait is
@@ -146,6 +157,14 @@ struct mpmc_batch {
 };
 
 #define MPMC_BATCH_MAX		1024
+
+/*
+ * mpmc_batch.flags of MPMC_IOC_RECV: copy up to count messages from the
+ * head, in the order receives would take them, without removing them.
+ * Waits as a poller does (never takes part in hand-off, not counted in
+ * blocked_receivers).
+ */
+#define MPMC_RECV_PEEK		1
 
 #define MPMC_IOC_GET_CONFIG	_IOR(MPMC_IOC_MAGIC, 1, struct mpmc_config)
 #define MPMC_IOC_SET_CONFIG	_IOW(MPMC_IOC_MAGIC, 2, struct mpmc_config)
