@@ -258,13 +258,13 @@ static int mpmc_vec_read(struct mpmc_msgvec *vec,
 	return 0;
 }
 
-/* Send entries have a length and no priority. */
+/* Send entries have a length and a priority in range. */
 static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
 {
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		if (!vec[i].len || vec[i].prio)
+		if (!vec[i].len || vec[i].prio >= MPMC_PRIO_MAX)
 			return -EINVAL;
 	return 0;
 }
@@ -307,17 +307,6 @@ static int mpmc_send_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	return ret;
 }
 
-/* Receive entries with a priority end the batch before them. */
-static unsigned int mpmc_recv_vec_usable(const struct mpmc_msgvec *vec,
-					 unsigned int n)
-{
-	unsigned int i;
-
-	for (i = 0; i < n && !vec[i].prio; i++)
-		;
-	return i;
-}
-
 /* Receive into one chunk of @n entries at @uvec; returns as the channel. */
 static int mpmc_recv_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 			   struct mpmc_msgvec __user *uvec, unsigned int n,
@@ -327,9 +316,6 @@ static int mpmc_recv_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 
 	if (ret)
 		return ret;
-	n = mpmc_recv_vec_usable(vec, n);
-	if (!n)
-		return -EINVAL;
 	return mpmc_chan_recv_batch(ch, vec, uvec, n, opts);
 }
 
@@ -423,6 +409,7 @@ static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "blocked_receivers:\t%u\n", st.blocked_receivers);
 	seq_printf(m, "total_sent:\t%llu\n", st.total_sent);
 	seq_printf(m, "total_received:\t%llu\n", st.total_received);
+	seq_printf(m, "total_dropped:\t%llu\n", st.total_dropped);
 }
 #endif
 
