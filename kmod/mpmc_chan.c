@@ -1080,6 +1080,129 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	return got ? got : -EFAULT;
 }
 
+/* ---- Peeking ------------------------------------------------------------ */
+
+/*
+ * Take a reference on up to @n queued messages, in the order receives
+ * would take them, stopping at the first that does not fit its entry of
+ * @vec. Returns how many (0 if nothing is queued), or -EMSGSIZE if the
+ * first does not fit.
+ */
+static int mpmc_peek_collect(struct mpmc_chan *ch,
+			     const struct mpmc_msgvec *vec, unsigned int n,
+			     struct mpmc_msg **got)
+{
+	unsigned long map = ch->prio_map;
+	struct mpmc_msg *msg;
+	unsigned int i = 0;
+
+	lockdep_assert_held(&ch->lock);
+	for (; map && i < n; map &= ~BIT(__fls(map))) {
+		list_for_each_entry(msg, &ch->msgs[__fls(map)], link) {
+			if (i == n || msg->len > vec[i].len)
+				return i ? i : -EMSGSIZE;
+			/* See struct mpmc_msg: freed by the last user. */
+			WRITE_ONCE(msg->peeked, true);
+			refcount_inc(&msg->users);
+			got[i++] = msg;
+		}
+	}
+	return i;
+}
+
+/* Sleep as @deadline allows; 0 when woken, else why the wait must end. */
+static int mpmc_sleep(ktime_t *deadline)
+{
+	if (signal_pending(current))
+		return -ERESTARTSYS;
+	if (!schedule_hrtimeout_range(deadline, current->timer_slack_ns,
+				      HRTIMER_MODE_ABS))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Wait as a poller does until something is queued (or end of file), then
+ * take references on up to @n messages. Peekers sleep on the pollers'
+ * queue, never on ch->waiters[], so they take no part in hand-off and do
+ * not count as blocked receivers; ch->polled orders them against wakers
+ * as in mpmc_chan_poll().
+ */
+static int mpmc_peek_wait(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			  unsigned int n, const struct mpmc_wait_opts *opts,
+			  struct mpmc_msg **got)
+{
+	DEFINE_WAIT(wait);
+	int ret;
+
+	for (;;) {
+		prepare_to_wait(&ch->pollers[MPMC_RECV], &wait,
+				TASK_INTERRUPTIBLE);
+		if (!READ_ONCE(ch->polled))
+			WRITE_ONCE(ch->polled, true);
+		spin_lock(&ch->lock);
+		ret = mpmc_peek_collect(ch, vec, n, got);
+		if (!ret && !ch->shutdown && opts->nonblock)
+			ret = -EAGAIN;
+		if (ret || ch->shutdown) {
+			mpmc_unlock(ch);
+			break;
+		}
+		mpmc_unlock(ch);
+		ret = mpmc_sleep(opts->deadline);
+		if (ret)
+			break;
+	}
+	finish_wait(&ch->pollers[MPMC_RECV], &wait);
+	return ret;
+}
+
+/**
+ * mpmc_chan_peek - copy up to @n messages without removing them
+ * @ch:   the channel
+ * @vec:  @n entries (a kernel copy of @uvec): in, buffer and size; out,
+ *        for each message copied, its length and priority
+ * @uvec: the caller's entries, to which @vec is written back
+ * @n:    number of entries
+ * @opts: how long to wait for a message to be queued
+ *
+ * The messages are those a receive would take next, in that order; a
+ * message that does not fit its entry ends the copy. Each is held by a
+ * reference while it is copied, so a receiver may take and free it
+ * meanwhile.
+ *
+ * Return: how many were copied, 0 at end of file, or -EMSGSIZE (the first
+ * does not fit), -EFAULT, -EAGAIN, -ERESTARTSYS, -ETIMEDOUT, -ENOMEM.
+ */
+int mpmc_chan_peek(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+		   struct mpmc_msgvec __user *uvec, unsigned int n,
+		   const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msg **got;
+	int i, ret;
+
+	got = kmalloc_array(n, sizeof(*got), GFP_KERNEL);
+	if (!got)
+		return -ENOMEM;
+	ret = mpmc_peek_wait(ch, vec, n, opts, got);
+	for (i = 0; i < ret; i++) {
+		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
+				 mpmc_msg_data(got[i]), got[i]->len))
+			break;
+		vec[i].len = got[i]->len;
+		vec[i].prio = got[i]->prio;
+	}
+	if (ret > 0) {
+		if (i && copy_to_user(uvec, vec, array_size(i, sizeof(*vec))))
+			i = 0;
+		while (ret--)
+			mpmc_msg_free(&ch->pool, got[ret]);
+		ret = i ? i : -EFAULT;
+	}
+	kfree(got);
+	return ret;
+}
+
 /* ---- Shutdown and lifetime --------------------------------------------- */
 
 /*

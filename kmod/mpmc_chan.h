@@ -153,6 +153,10 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 			 struct mpmc_msgvec __user *uvec, unsigned int n,
 			 const struct mpmc_wait_opts *opts);
 
+int mpmc_chan_peek(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+		   struct mpmc_msgvec __user *uvec, unsigned int n,
+		   const struct mpmc_wait_opts *opts);
+
 int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned long how);
 void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg);
 int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg);
