@@ -226,7 +226,8 @@ TEST(count_max_accepted)
 TEST(einval_flags)
 {
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
-	static const __u32 flags[] = { 1, 2, O_NONBLOCK, 0x80000000u };
+	/* MPMC_RECV_PEEK (1) is a RECV flag only: tested on SEND below. */
+	static const __u32 flags[] = { 2, 4, O_NONBLOCK, 0x80000000u };
 	struct mpmc_msgvec vec[1];
 	char buf[8] = "flags";
 	struct mpmc_batch b;
@@ -248,6 +249,8 @@ TEST(einval_flags)
 			EXPECT_ERRNO(EINVAL, ioctl(fd, cmds[c], &b));
 		}
 	}
+	b.flags = MPMC_RECV_PEEK;
+	EXPECT_ERRNO(EINVAL, ioctl(fd, MPMC_IOC_SEND, &b));
 	EXPECT_MOVED(fd, 1, 1, 0);
 	close(fd);
 }

@@ -143,7 +143,9 @@ TEST(set_einval)
 	cfg.max_msg_size = (s);						\
 } while (0)
 
+	/* Capacity 0 is a rendezvous channel, but never in overwrite mode. */
 	BAD(0, 100);
+	cfg.flags = MPMC_CONFIG_OVERWRITE;
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 	BAD(10, 0);
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);

@@ -178,17 +178,19 @@ static void check_stats(int fd)
 
 	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
 		return;
-	if (st.total_received + st.queued_msgs > st.total_sent)
+	if (st.total_received + st.queued_msgs + st.total_dropped >
+	    st.total_sent)
 		note_incoherent("received %llu + queued %llu > sent %llu",
 				st.total_received, st.queued_msgs, st.total_sent);
 	if (!st.queued_msgs != !st.queued_bytes ||
 	    st.queued_bytes > (unsigned long long)st.queued_msgs * st.max_msg_size)
 		note_incoherent("queued %llu msgs %llu bytes, max_msg_size %llu",
 				st.queued_msgs, st.queued_bytes, st.max_msg_size);
-	if (st.shutdown & ~MPMC_SHUT_RDWR || st.reserved[0] || st.reserved[3])
+	if (st.shutdown & ~MPMC_SHUT_RDWR || st.reserved[0] || st.reserved[2])
 		note_incoherent("shutdown %llu reserved %llu %llu", st.shutdown,
-				st.reserved[0], st.reserved[3]);
-	if (!st.capacity || !st.max_msg_size)
+				st.reserved[0], st.reserved[2]);
+	/* Capacity 0 is a rendezvous channel. */
+	if (!st.max_msg_size)
 		note_incoherent("capacity %llu max_msg_size %llu %llu",
 				st.capacity, st.max_msg_size, 0);
 }
