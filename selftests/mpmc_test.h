@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,41 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 /* Fetch the stats of @fd's channel; aborts the test on failure. */
 #define MPMC_STATS(fd, st) \
 	ASSERT_EQ(0, ioctl((fd), MPMC_IOC_GET_STATS, (st)))
+
+/*
+ * STAT(field, value): a field of struct mpmc_stats and the value expected
+ * in it, for EXPECT_STATS(); STAT_TOTALS(queued, sent, received) stands
+ * for the three of EXPECT_TOTALS().
+ */
+struct stat_want {
+	const char *name;
+	size_t off, size;
+	unsigned long long val;
+};
+
+#define STAT(field, v) {						\
+	#field, offsetof(struct mpmc_stats, field),			\
+	sizeof(((struct mpmc_stats *)0)->field), (v)			\
+}
+#define STAT_TOTALS(queued, sent, received)				\
+	STAT(queued_msgs, queued), STAT(total_sent, sent),		\
+	STAT(total_received, received)
+
+int stats_mismatches(const struct mpmc_stats *st,
+		     const struct stat_want *want, size_t n);
+
+/*
+ * Fetch the stats of @fd's channel (asserted) and expect each field of the
+ * STAT()s that follow to hold its value: EXPECT_EQ(value, st.field) each.
+ */
+#define EXPECT_STATS(fd, ...) do {					\
+	const struct stat_want want_[] = { __VA_ARGS__ };		\
+	struct mpmc_stats st_;						\
+									\
+	MPMC_STATS((fd), &st_);						\
+	EXPECT_EQ(0, stats_mismatches(&st_, want_,			\
+				      sizeof(want_) / sizeof(want_[0])));	\
+} while (0)
 
 /* @expr fails: it returns -1 with errno @e. */
 #define EXPECT_ERRNO(e, expr) do {					\
