@@ -224,16 +224,22 @@ int stats_mismatches(const struct mpmc_stats *st,
 		     const struct stat_want *want, size_t n);
 
 /*
- * Fetch the stats of @fd's channel (asserted) and expect each field of the
- * STAT()s that follow to hold its value: EXPECT_EQ(value, st.field) each.
+ * Expect each field of the STAT()s that follow to hold its value in the
+ * stats @st: EXPECT_EQ(value, st.field) each.
  */
-#define EXPECT_STATS(fd, ...) do {					\
+#define EXPECT_STATS_OF(st, ...) do {					\
 	const struct stat_want want_[] = { __VA_ARGS__ };		\
+									\
+	EXPECT_EQ(0, stats_mismatches(&(st), want_,			\
+				      sizeof(want_) / sizeof(want_[0])));	\
+} while (0)
+
+/* The same of the stats of @fd's channel, fetched with MPMC_STATS(). */
+#define EXPECT_STATS(fd, ...) do {					\
 	struct mpmc_stats st_;						\
 									\
 	MPMC_STATS((fd), &st_);						\
-	EXPECT_EQ(0, stats_mismatches(&st_, want_,			\
-				      sizeof(want_) / sizeof(want_[0])));	\
+	EXPECT_STATS_OF(st_, __VA_ARGS__);				\
 } while (0)
 
 /* @expr fails: it returns -1 with errno @e. */
