@@ -204,7 +204,8 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 /*
  * STAT(field, value): a field of struct mpmc_stats and the value expected
  * in it, for EXPECT_STATS(); STAT_TOTALS(queued, sent, received) stands
- * for the three of EXPECT_TOTALS().
+ * for the three of EXPECT_TOTALS(), STAT_FILES(send, recv) for the two of
+ * EXPECT_FILES().
  */
 struct stat_want {
 	const char *name;
@@ -219,6 +220,8 @@ struct stat_want {
 #define STAT_TOTALS(queued, sent, received)				\
 	STAT(queued_msgs, queued), STAT(total_sent, sent),		\
 	STAT(total_received, received)
+#define STAT_FILES(send, recv)						\
+	STAT(send_files, send), STAT(recv_files, recv)
 
 int stats_mismatches(const struct mpmc_stats *st,
 		     const struct stat_want *want, size_t n);
