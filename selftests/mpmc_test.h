@@ -233,8 +233,7 @@ int stats_mismatches(const struct mpmc_stats *st,
 #define EXPECT_STATS_OF(st, ...) do {					\
 	const struct stat_want want_[] = { __VA_ARGS__ };		\
 									\
-	EXPECT_EQ(0, stats_mismatches(&(st), want_,			\
-				      sizeof(want_) / sizeof(want_[0])));	\
+	EXPECT_EQ(0, stats_mismatches(&(st), want_, ARRAY_SIZE(want_)));	\
 } while (0)
 
 /* The same of the stats of @fd's channel, fetched with MPMC_STATS(). */
