@@ -114,26 +114,19 @@ static const char *const err_names[NERRS] = {
 /* Count a read/write result by kind; returns 1 if a message moved. */
 static int tally(struct worker *w, ssize_t ret)
 {
+	/* The errno of each kind from 2 ("EFAULT") on; 8 is any other. */
+	static const int kind_errno[] = {
+		0, 0, EFAULT, EBADF, EAGAIN, EPIPE, EMSGSIZE, EINTR,
+	};
 	int k;
 
 	if (ret > 0)
 		k = 0;
 	else if (ret == 0)
 		k = 1;
-	else if (errno == EFAULT)
-		k = 2;
-	else if (errno == EBADF)
-		k = 3;
-	else if (errno == EAGAIN)
-		k = 4;
-	else if (errno == EPIPE)
-		k = 5;
-	else if (errno == EMSGSIZE)
-		k = 6;
-	else if (errno == EINTR)
-		k = 7;
 	else
-		k = 8;
+		for (k = 2; k < 8 && errno != kind_errno[k]; k++)
+			;
 	w->errs[k]++;
 	return !k;
 }
