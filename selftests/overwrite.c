@@ -770,7 +770,7 @@ static void run_load(struct __test_metadata *_metadata, bool flip)
 			twice += load->seen[i][j] > 1;
 		}
 	MPMC_STATS(load->fd, &st);
-	ksft_print_msg("sent %ld received %ld dropped %llu\n",
+	TH_LOG("sent %ld received %ld dropped %llu",
 		       atomic_load(&load->sent), atomic_load(&load->received),
 		       (unsigned long long)st.total_dropped);
 	EXPECT_EQ(PRODUCERS * PER_PRODUCER, atomic_load(&load->sent));

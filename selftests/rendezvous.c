@@ -468,7 +468,9 @@ TEST(race_signal_vs_arriving_receiver)
 		k.delay = xorshift(&rnd) % 20000;
 		ASSERT_EQ(0, pthread_create(&k.th, NULL, killer_fn, &k));
 		atomic_store(&go, 1);
-		spin(xorshift(&rnd) % 20000);
+		/* Half the rounds give the signal a head start. */
+		spin(i % 2 ? xorshift(&rnd) % 20000 :
+			     20000 + xorshift(&rnd) % 400000);
 		got = try_recv(fd, buf);
 		ASSERT_EQ(0, join_within(k.th));
 		ASSERT_EQ(0, op_join(&wr));
@@ -488,7 +490,7 @@ TEST(race_signal_vs_arriving_receiver)
 		EXPECT_ERRNO(EAGAIN, try_recv(fd, buf));
 		EXPECT_EQ(0U, stats_of(fd).blocked_senders);
 	}
-	ksft_print_msg("delivered and sent %d, neither %d\n", both, neither);
+	TH_LOG("delivered and sent %d, neither %d", both, neither);
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ((__u64)both, stats_of(fd).total_received);
 	EXPECT_EQ((__u64)both, stats_of(fd).total_sent);
@@ -528,7 +530,7 @@ TEST(race_timeout_vs_arriving_receiver)
 		}
 		EXPECT_ERRNO(EAGAIN, try_recv(fd, buf));
 	}
-	ksft_print_msg("delivered and sent %d, neither %d\n", both, neither);
+	TH_LOG("delivered and sent %d, neither %d", both, neither);
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ((__u64)both, stats_of(fd).total_received);
 	close(fd);
