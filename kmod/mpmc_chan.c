@@ -230,22 +230,26 @@ static void mpmc_notify_shutdown(struct mpmc_chan *ch)
 }
 
 /*
- * Drop ch->lock, then do what the hold collected in ch->wake: wake the
- * tasks whose operations were completed under it, then the pollers. The
- * one exit from every hold of the lock.
+ * Drop ch->lock, then do what the hold collected in ch->wake: free the
+ * messages overwrite mode dropped, wake the tasks whose operations were
+ * completed under it, then the pollers. The one exit from every hold of
+ * the lock.
  */
 static void mpmc_unlock(struct mpmc_chan *ch)
 	__releases(&ch->lock)
 {
 	struct task_struct *task[MPMC_WAKE_MAX];
 	unsigned int i, nr = ch->wake.nr, events = ch->wake.events;
+	LIST_HEAD(drop);
 
 	for (i = 0; i < nr; i++)
 		task[i] = ch->wake.task[i];
 	ch->wake.nr = 0;
 	ch->wake.events = 0;
+	list_splice_init(&ch->wake.drop, &drop);
 	spin_unlock(&ch->lock);
 
+	mpmc_msg_free_list(&ch->pool, &drop);
 	for (i = 0; i < nr; i++) {
 		wake_up_process(task[i]);
 		put_task_struct(task[i]);
@@ -269,16 +273,22 @@ static bool mpmc_barging(const struct mpmc_chan *ch)
 	return ch->flags & MPMC_CONFIG_THROUGHPUT;
 }
 
+/* Is there room for one more message (in overwrite mode, always)? */
+static bool mpmc_has_room(const struct mpmc_chan *ch)
+{
+	lockdep_assert_held(&ch->lock);
+	return ch->nr_msgs < ch->capacity || ch->flags & MPMC_CONFIG_OVERWRITE;
+}
+
 /* Would a send complete now without waiting? */
 static bool mpmc_can_send(const struct mpmc_chan *ch)
 {
 	lockdep_assert_held(&ch->lock);
 	if (mpmc_barging(ch))
-		return ch->nr_msgs < ch->capacity;
+		return mpmc_has_room(ch);
 	if (!list_empty(&ch->waiters[MPMC_SEND]))
 		return false;
-	return ch->nr_msgs < ch->capacity ||
-	       !list_empty(&ch->waiters[MPMC_RECV]);
+	return mpmc_has_room(ch) || !list_empty(&ch->waiters[MPMC_RECV]);
 }
 
 /* Room was made: pollers of EPOLLOUT hear of it if a send can now go. */
@@ -324,31 +334,87 @@ static bool mpmc_pass_on(struct mpmc_chan *ch, enum mpmc_dir dir)
 	return w;
 }
 
-/* Queue @msg at the tail, or at the head for a message put back. */
+/*
+ * Queue @msg at the tail of its priority, or at the head for a message
+ * put back.
+ */
 static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 			 bool at_head)
 {
+	struct list_head *q = &ch->msgs[msg->prio];
+
 	lockdep_assert_held(&ch->lock);
 	if (at_head)
-		list_add(&msg->link, &ch->msgs);
+		list_add(&msg->link, q);
 	else
-		list_add_tail(&msg->link, &ch->msgs);
+		list_add_tail(&msg->link, q);
+	ch->prio_map |= BIT(msg->prio);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs + 1);
 	ch->nr_bytes += msg->len;
 	ch->wake.events |= MPMC_EV_IN;
 }
 
-/* Unlink the message at the head of the queue. */
-static struct mpmc_msg *mpmc_unlink_head(struct mpmc_chan *ch)
+/* The message a receive takes next: the oldest of the highest priority. */
+static struct mpmc_msg *mpmc_head(const struct mpmc_chan *ch)
 {
-	struct mpmc_msg *msg = list_first_entry(&ch->msgs, struct mpmc_msg,
-						 link);
+	lockdep_assert_held(&ch->lock);
+	if (!ch->prio_map)
+		return NULL;
+	return list_first_entry(&ch->msgs[__fls(ch->prio_map)],
+				struct mpmc_msg, link);
+}
 
+/* Unlink queued @msg from the list of its priority. */
+static void mpmc_unlink(struct mpmc_chan *ch, struct mpmc_msg *msg)
+{
 	lockdep_assert_held(&ch->lock);
 	list_del(&msg->link);
+	if (list_empty(&ch->msgs[msg->prio]))
+		ch->prio_map &= ~BIT(msg->prio);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs - 1);
 	ch->nr_bytes -= msg->len;
+}
+
+/* Unlink the message at the head of the queue (there is one). */
+static struct mpmc_msg *mpmc_unlink_head(struct mpmc_chan *ch)
+{
+	struct mpmc_msg *msg = mpmc_head(ch);
+
+	mpmc_unlink(ch, msg);
 	return msg;
+}
+
+/* Move every queued message onto @list, highest priority first. */
+static void mpmc_unlink_all(struct mpmc_chan *ch, struct list_head *list)
+{
+	lockdep_assert_held(&ch->lock);
+	while (ch->prio_map) {
+		list_splice_tail_init(&ch->msgs[__fls(ch->prio_map)], list);
+		ch->prio_map &= ~BIT(__fls(ch->prio_map));
+	}
+	WRITE_ONCE(ch->nr_msgs, 0);
+	ch->nr_bytes = 0;
+}
+
+/*
+ * Overwrite mode: make room for one more message by dropping the oldest
+ * of the lowest priority, to be freed by mpmc_unlock().
+ */
+static void mpmc_make_room(struct mpmc_chan *ch)
+{
+	struct mpmc_msg *msg;
+
+	lockdep_assert_held(&ch->lock);
+	if (!(ch->flags & MPMC_CONFIG_OVERWRITE))
+		return;
+	while (ch->nr_msgs && ch->nr_msgs >= ch->capacity) {
+		msg = list_first_entry(&ch->msgs[__ffs(ch->prio_map)],
+				       struct mpmc_msg, link);
+		mpmc_unlink(ch, msg);
+		ch->total_dropped++;
+		trace_mpmc_drop(ch->id, msg->len, msg->prio);
+		list_add_tail(&msg->link, &ch->wake.drop);
+	}
 }
 
 /*
@@ -394,9 +460,11 @@ static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 {
 	ch->total_sent++;
 	if (mpmc_barging(ch)) {
+		mpmc_make_room(ch);
 		mpmc_enqueue(ch, msg, false);
 		mpmc_pass_on(ch, MPMC_RECV);
 	} else if (!mpmc_hand_off(ch, msg)) {
+		mpmc_make_room(ch);
 		mpmc_enqueue(ch, msg, false);
 	}
 }
@@ -415,14 +483,15 @@ static void mpmc_admit_senders(struct mpmc_chan *ch, u32 made)
 	if (mpmc_barging(ch)) {
 		room = ch->nr_msgs < ch->capacity ?
 		       ch->capacity - ch->nr_msgs : 0;
+		if (ch->flags & MPMC_CONFIG_OVERWRITE)
+			room = U32_MAX;
 		if (made)
 			room = min(room, made);
 		while (room-- && mpmc_pass_on(ch, MPMC_SEND))
 			;
 		return;
 	}
-	while (ch->nr_msgs < ch->capacity &&
-	       !list_empty(&ch->waiters[MPMC_SEND])) {
+	while (mpmc_has_room(ch) && !list_empty(&ch->waiters[MPMC_SEND])) {
 		w = list_first_entry(&ch->waiters[MPMC_SEND],
 				     struct mpmc_waiter, link);
 		mpmc_accept(ch, w->msg);
@@ -557,6 +626,7 @@ static int mpmc_block(struct mpmc_chan *ch, enum mpmc_dir dir,
 static bool mpmc_looks_full(struct mpmc_chan *ch)
 {
 	return READ_ONCE(ch->nr_msgs) >= READ_ONCE(ch->capacity) &&
+	       !(READ_ONCE(ch->flags) & MPMC_CONFIG_OVERWRITE) &&
 	       list_empty_careful(&ch->waiters[MPMC_RECV]);
 }
 
@@ -650,6 +720,7 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 		return -EFAULT;
 	}
 	msg->len = len;
+	msg->prio = 0;
 	ret = mpmc_send_msg(ch, msg, opts);
 	if (ret) {
 		mpmc_msg_free(&ch->pool, msg);
@@ -678,6 +749,7 @@ static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 			return -EFAULT;
 		}
 		msg->len = vec[i].len;
+		msg->prio = vec[i].prio;
 		list_add_tail(&msg->link, msgs);
 	}
 	return 0;
@@ -779,7 +851,7 @@ static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
 
 	lockdep_assert_held(&ch->lock);
 	for (i = 0; i < n && ch->nr_msgs; i++) {
-		msg = list_first_entry(&ch->msgs, struct mpmc_msg, link);
+		msg = mpmc_head(ch);
 		if (msg->len > vec[i].len)
 			break;
 		list_add_tail(&mpmc_dequeue(ch)->link, taken);
@@ -948,7 +1020,8 @@ static unsigned int mpmc_copy_out(struct list_head *taken,
 		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
 				 mpmc_msg_data(msg), msg->len))
 			break;
-		vec[i++].len = msg->len;
+		vec[i].len = msg->len;
+		vec[i++].prio = msg->prio;
 	}
 	if (i && copy_to_user(uvec, vec, array_size(i, sizeof(*vec))))
 		return 0;
@@ -1007,6 +1080,129 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	return got ? got : -EFAULT;
 }
 
+/* ---- Peeking ------------------------------------------------------------ */
+
+/*
+ * Take a reference on up to @n queued messages, in the order receives
+ * would take them, stopping at the first that does not fit its entry of
+ * @vec. Returns how many (0 if nothing is queued), or -EMSGSIZE if the
+ * first does not fit.
+ */
+static int mpmc_peek_collect(struct mpmc_chan *ch,
+			     const struct mpmc_msgvec *vec, unsigned int n,
+			     struct mpmc_msg **got)
+{
+	unsigned long map = ch->prio_map;
+	struct mpmc_msg *msg;
+	unsigned int i = 0;
+
+	lockdep_assert_held(&ch->lock);
+	for (; map && i < n; map &= ~BIT(__fls(map))) {
+		list_for_each_entry(msg, &ch->msgs[__fls(map)], link) {
+			if (i == n || msg->len > vec[i].len)
+				return i ? i : -EMSGSIZE;
+			/* See struct mpmc_msg: freed by the last user. */
+			WRITE_ONCE(msg->peeked, true);
+			refcount_inc(&msg->users);
+			got[i++] = msg;
+		}
+	}
+	return i;
+}
+
+/* Sleep as @deadline allows; 0 when woken, else why the wait must end. */
+static int mpmc_sleep(ktime_t *deadline)
+{
+	if (signal_pending(current))
+		return -ERESTARTSYS;
+	if (!schedule_hrtimeout_range(deadline, current->timer_slack_ns,
+				      HRTIMER_MODE_ABS))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Wait as a poller does until something is queued (or end of file), then
+ * take references on up to @n messages. Peekers sleep on the pollers'
+ * queue, never on ch->waiters[], so they take no part in hand-off and do
+ * not count as blocked receivers; ch->polled orders them against wakers
+ * as in mpmc_chan_poll().
+ */
+static int mpmc_peek_wait(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			  unsigned int n, const struct mpmc_wait_opts *opts,
+			  struct mpmc_msg **got)
+{
+	DEFINE_WAIT(wait);
+	int ret;
+
+	for (;;) {
+		prepare_to_wait(&ch->pollers[MPMC_RECV], &wait,
+				TASK_INTERRUPTIBLE);
+		if (!READ_ONCE(ch->polled))
+			WRITE_ONCE(ch->polled, true);
+		spin_lock(&ch->lock);
+		ret = mpmc_peek_collect(ch, vec, n, got);
+		if (!ret && !ch->shutdown && opts->nonblock)
+			ret = -EAGAIN;
+		if (ret || ch->shutdown) {
+			mpmc_unlock(ch);
+			break;
+		}
+		mpmc_unlock(ch);
+		ret = mpmc_sleep(opts->deadline);
+		if (ret)
+			break;
+	}
+	finish_wait(&ch->pollers[MPMC_RECV], &wait);
+	return ret;
+}
+
+/**
+ * mpmc_chan_peek - copy up to @n messages without removing them
+ * @ch:   the channel
+ * @vec:  @n entries (a kernel copy of @uvec): in, buffer and size; out,
+ *        for each message copied, its length and priority
+ * @uvec: the caller's entries, to which @vec is written back
+ * @n:    number of entries
+ * @opts: how long to wait for a message to be queued
+ *
+ * The messages are those a receive would take next, in that order; a
+ * message that does not fit its entry ends the copy. Each is held by a
+ * reference while it is copied, so a receiver may take and free it
+ * meanwhile.
+ *
+ * Return: how many were copied, 0 at end of file, or -EMSGSIZE (the first
+ * does not fit), -EFAULT, -EAGAIN, -ERESTARTSYS, -ETIMEDOUT, -ENOMEM.
+ */
+int mpmc_chan_peek(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+		   struct mpmc_msgvec __user *uvec, unsigned int n,
+		   const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msg **got;
+	int i, ret;
+
+	got = kmalloc_array(n, sizeof(*got), GFP_KERNEL);
+	if (!got)
+		return -ENOMEM;
+	ret = mpmc_peek_wait(ch, vec, n, opts, got);
+	for (i = 0; i < ret; i++) {
+		if (copy_to_user(u64_to_user_ptr(vec[i].buf),
+				 mpmc_msg_data(got[i]), got[i]->len))
+			break;
+		vec[i].len = got[i]->len;
+		vec[i].prio = got[i]->prio;
+	}
+	if (ret > 0) {
+		if (i && copy_to_user(uvec, vec, array_size(i, sizeof(*vec))))
+			i = 0;
+		while (ret--)
+			mpmc_msg_free(&ch->pool, got[ret]);
+		ret = i ? i : -EFAULT;
+	}
+	kfree(got);
+	return ret;
+}
+
 /* ---- Shutdown and lifetime --------------------------------------------- */
 
 /*
@@ -1027,11 +1223,8 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 	WRITE_ONCE(ch->shutdown, ch->shutdown | how);
 	trace_mpmc_shutdown(ch->id, how, ch->shutdown,
 			    how & MPMC_SHUT_RD ? ch->nr_msgs : 0);
-	if (how & MPMC_SHUT_RD) {
-		list_splice_init(&ch->msgs, discard);
-		WRITE_ONCE(ch->nr_msgs, 0);
-		ch->nr_bytes = 0;
-	}
+	if (how & MPMC_SHUT_RD)
+		mpmc_unlink_all(ch, discard);
 	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_SEND], link)
 		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, -EPIPE);
 	/*
@@ -1106,12 +1299,15 @@ struct mpmc_chan *mpmc_chan_create(unsigned int roles)
 {
 	struct mpmc_chan *ch;
 	enum mpmc_dir dir;
+	unsigned int i;
 
 	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
 	if (!ch)
 		return NULL;
 	spin_lock_init(&ch->lock);
-	INIT_LIST_HEAD(&ch->msgs);
+	for (i = 0; i < MPMC_PRIO_MAX; i++)
+		INIT_LIST_HEAD(&ch->msgs[i]);
+	INIT_LIST_HEAD(&ch->wake.drop);
 	for (dir = 0; dir < MPMC_NR_DIRS; dir++) {
 		INIT_LIST_HEAD(&ch->waiters[dir]);
 		init_waitqueue_head(&ch->pollers[dir]);
@@ -1153,7 +1349,12 @@ void mpmc_chan_attach(struct mpmc_chan *ch, unsigned int roles)
 
 static void mpmc_chan_free(struct mpmc_chan *ch)
 {
-	mpmc_msg_free_list(&ch->pool, &ch->msgs);
+	LIST_HEAD(msgs);
+
+	spin_lock(&ch->lock);
+	mpmc_unlink_all(ch, &msgs);
+	spin_unlock(&ch->lock);
+	mpmc_msg_free_list(&ch->pool, &msgs);
 	mpmc_pool_destroy(&ch->pool);
 	kfree(ch);
 }
@@ -1204,6 +1405,8 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 
 	if (cfg->flags & ~MPMC_CONFIG_FLAGS)
 		return -EINVAL;
+	if (!cfg->capacity && cfg->flags & MPMC_CONFIG_OVERWRITE)
+		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
@@ -1250,7 +1453,7 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	} else {
 		WRITE_ONCE(ch->capacity, cfg->capacity);
 		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
-		ch->flags = cfg->flags;
+		WRITE_ONCE(ch->flags, cfg->flags);
 		if (!mpmc_barging(ch))
 			mpmc_serve_receivers(ch);
 		mpmc_admit_senders(ch, 0);
@@ -1284,6 +1487,7 @@ void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 	st->blocked_receivers = ch->nr_waiters[MPMC_RECV];
 	st->total_sent = ch->total_sent;
 	st->total_received = ch->total_received;
+	st->total_dropped = ch->total_dropped;
 	mpmc_unlock(ch);
 }
 
@@ -1324,7 +1528,7 @@ u32 mpmc_chan_next_len(struct mpmc_chan *ch)
 	u32 len;
 
 	spin_lock(&ch->lock);
-	msg = list_first_entry_or_null(&ch->msgs, struct mpmc_msg, link);
+	msg = mpmc_head(ch);
 	len = msg ? msg->len : 0;
 	mpmc_unlock(ch);
 	return len;

@@ -21,7 +21,7 @@
 #include "mpmc_msg.h"
 
 /* The mpmc_config.flags this module implements. */
-#define MPMC_CONFIG_FLAGS	MPMC_CONFIG_THROUGHPUT
+#define MPMC_CONFIG_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT)
 
 /* The two directions, indexing every per-direction field of a channel. */
 enum mpmc_dir {
@@ -47,17 +47,21 @@ enum mpmc_dir {
  *          pinned with get_task_struct())
  * @nr:     entries in @task
  * @events: MPMC_EV_* bits
+ * @drop:   messages dropped by overwrite mode, to free
  */
 struct mpmc_wake {
 	struct task_struct *task[MPMC_WAKE_MAX];
 	unsigned int nr;
 	unsigned int events;
+	struct list_head drop;
 };
 
 /**
  * struct mpmc_chan - one channel, shared by every file opened on it
  * @lock:          protects every field below up to @wake
- * @msgs:          queued messages, oldest first (struct mpmc_msg.link)
+ * @msgs:          queued messages of each priority, oldest first
+ *                 (struct mpmc_msg.link)
+ * @prio_map:      bit p set iff @msgs[p] is not empty
  * @nr_msgs:       number of messages on @msgs
  * @capacity:      configured maximum of @nr_msgs for admission
  * @nr_bytes:      payload bytes on @msgs
@@ -70,6 +74,7 @@ struct mpmc_wake {
  * @nr_waiters:    length of each list of @waiters
  * @total_sent:    messages accepted since creation
  * @total_received: messages delivered since creation
+ * @total_dropped: messages dropped by MPMC_CONFIG_OVERWRITE since creation
  * @nr_taken:      messages taken by receivers and not yet copied out (a
  *                 fault puts them back); changed under @lock, except the
  *                 decrement after a successful copy-out
@@ -87,7 +92,7 @@ struct mpmc_wake {
  *
  * Invariants, true whenever @lock is not held and MPMC_CONFIG_THROUGHPUT
  * is not in @flags:
- *  - @waiters[MPMC_RECV] is non-empty only while @msgs is empty: a sender
+ *  - @waiters[MPMC_RECV] is non-empty only while @nr_msgs is 0: a sender
  *    hands its message straight to the oldest blocked receiver.
  *  - @waiters[MPMC_SEND] is non-empty only while @nr_msgs >= @capacity: a
  *    receiver that makes room moves the oldest blocked sender's message in.
@@ -100,7 +105,8 @@ struct mpmc_wake {
  */
 struct mpmc_chan {
 	spinlock_t lock;	/* see the kernel-doc above */
-	struct list_head msgs;
+	struct list_head msgs[MPMC_PRIO_MAX];
+	u32 prio_map;
 	u32 nr_msgs;
 	u32 capacity;
 	u64 nr_bytes;
@@ -112,6 +118,7 @@ struct mpmc_chan {
 	u32 nr_waiters[MPMC_NR_DIRS];
 	u64 total_sent;
 	u64 total_received;
+	u64 total_dropped;
 	atomic_t nr_taken;
 	struct mpmc_wake wake;
 
@@ -145,6 +152,10 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 			 struct mpmc_msgvec __user *uvec, unsigned int n,
 			 const struct mpmc_wait_opts *opts);
+
+int mpmc_chan_peek(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
+		   struct mpmc_msgvec __user *uvec, unsigned int n,
+		   const struct mpmc_wait_opts *opts);
 
 int mpmc_chan_shutdown(struct mpmc_chan *ch, unsigned long how);
 void mpmc_chan_get_config(struct mpmc_chan *ch, struct mpmc_config *cfg);

@@ -173,9 +173,12 @@ static long mpmc_ioctl_new_endpoint(struct file *file, void __user *arg)
  * only if they can without waiting. A positive timeout becomes *@deadline.
  */
 static int mpmc_batch_opts(struct file *file, const struct mpmc_batch *b,
-			   struct mpmc_wait_opts *opts, ktime_t *deadline)
+			   struct mpmc_wait_opts *opts, ktime_t *deadline,
+			   fmode_t mode)
 {
-	if (b->flags || !b->count || b->count > MPMC_BATCH_MAX)
+	u32 flags = mode == FMODE_READ ? MPMC_RECV_PEEK : 0;
+
+	if (b->flags & ~flags || !b->count || b->count > MPMC_BATCH_MAX)
 		return -EINVAL;
 	if (b->timeout_ns < -1)
 		return -EINVAL;
@@ -246,7 +249,7 @@ static int mpmc_batch_get(struct file *file, fmode_t mode, void __user *arg,
 		return -EBADF;
 	if (copy_from_user(b, arg, sizeof(*b)))
 		return -EFAULT;
-	return mpmc_batch_opts(file, b, opts, deadline);
+	return mpmc_batch_opts(file, b, opts, deadline, mode);
 }
 
 /* Read @n entries of a batch, a chunk, onto the stack. */
@@ -258,13 +261,13 @@ static int mpmc_vec_read(struct mpmc_msgvec *vec,
 	return 0;
 }
 
-/* Send entries have a length and no priority. */
+/* Send entries have a length and a priority in range. */
 static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
 {
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		if (!vec[i].len || vec[i].prio)
+		if (!vec[i].len || vec[i].prio >= MPMC_PRIO_MAX)
 			return -EINVAL;
 	return 0;
 }
@@ -307,17 +310,6 @@ static int mpmc_send_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	return ret;
 }
 
-/* Receive entries with a priority end the batch before them. */
-static unsigned int mpmc_recv_vec_usable(const struct mpmc_msgvec *vec,
-					 unsigned int n)
-{
-	unsigned int i;
-
-	for (i = 0; i < n && !vec[i].prio; i++)
-		;
-	return i;
-}
-
 /* Receive into one chunk of @n entries at @uvec; returns as the channel. */
 static int mpmc_recv_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 			   struct mpmc_msgvec __user *uvec, unsigned int n,
@@ -327,10 +319,27 @@ static int mpmc_recv_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 
 	if (ret)
 		return ret;
-	n = mpmc_recv_vec_usable(vec, n);
-	if (!n)
-		return -EINVAL;
 	return mpmc_chan_recv_batch(ch, vec, uvec, n, opts);
+}
+
+/*
+ * A peek is not a hot path: its entries are copied in whole, and it holds
+ * every message it copies at once.
+ */
+static long mpmc_ioctl_peek(struct file *file, struct mpmc_batch __user *arg,
+			    const struct mpmc_batch *b,
+			    const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_msgvec __user *uvec = u64_to_user_ptr(b->vec);
+	struct mpmc_msgvec *vec;
+	long ret;
+
+	vec = vmemdup_user(uvec, array_size(b->count, sizeof(*vec)));
+	if (IS_ERR(vec))
+		return PTR_ERR(vec);
+	ret = mpmc_chan_peek(file->private_data, vec, uvec, b->count, opts);
+	kvfree(vec);
+	return mpmc_batch_result(arg, b, opts, ret);
 }
 
 /*
@@ -354,6 +363,8 @@ static long mpmc_ioctl_batch(struct file *file, void __user *arg,
 	ret = mpmc_batch_get(file, mode, arg, &b, &opts, &deadline);
 	if (ret)
 		return ret;
+	if (b.flags & MPMC_RECV_PEEK)
+		return mpmc_ioctl_peek(file, arg, &b, &opts);
 	uvec = u64_to_user_ptr(b.vec);
 	if (b.count > MPMC_BATCH_CHUNK) {
 		ret = mpmc_batch_check(uvec, b.count, vec, mode);
@@ -423,6 +434,7 @@ static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "blocked_receivers:\t%u\n", st.blocked_receivers);
 	seq_printf(m, "total_sent:\t%llu\n", st.total_sent);
 	seq_printf(m, "total_received:\t%llu\n", st.total_received);
+	seq_printf(m, "total_dropped:\t%llu\n", st.total_dropped);
 }
 #endif
 

@@ -114,6 +114,22 @@ static void mpmc_msg_destroy(struct mpmc_msg *msg)
 	kmem_cache_free(mpmc_msg_cache[msg->class], msg);
 }
 
+/* A new message has one user: its sender, then the queue or a receiver. */
+static void mpmc_msg_init_refs(struct mpmc_msg *msg)
+{
+	msg->peeked = false;
+	refcount_set(&msg->users, 1);
+}
+
+/*
+ * Drop one user of @msg; true if it was the last, and @msg may be freed.
+ * Without a peek there is only one: no atomic operation.
+ */
+static bool mpmc_msg_put(struct mpmc_msg *msg)
+{
+	return !READ_ONCE(msg->peeked) || refcount_dec_and_test(&msg->users);
+}
+
 /* A message too big to be inline: header and payload apart. */
 static struct mpmc_msg *mpmc_msg_alloc_external(size_t len, gfp_t gfp)
 {
@@ -127,6 +143,7 @@ static struct mpmc_msg *mpmc_msg_alloc_external(size_t len, gfp_t gfp)
 		return NULL;
 	}
 	msg->class = MPMC_MSG_EXTERNAL;
+	mpmc_msg_init_refs(msg);
 	return msg;
 }
 
@@ -241,11 +258,13 @@ struct mpmc_msg *mpmc_msg_alloc(struct mpmc_pool *pool, size_t len,
 		return mpmc_msg_alloc_external(len, gfp);
 	class = mpmc_size_class(size);
 	msg = mpmc_pool_get(pool, class);
-	if (msg)
-		return msg;
-	msg = kmem_cache_alloc(mpmc_msg_cache[class], gfp);
-	if (msg)
+	if (!msg) {
+		msg = kmem_cache_alloc(mpmc_msg_cache[class], gfp);
+		if (!msg)
+			return NULL;
 		msg->class = class;
+	}
+	mpmc_msg_init_refs(msg);
 	return msg;
 }
 
@@ -269,11 +288,15 @@ static bool mpmc_pool_put(struct mpmc_pool *pool, struct mpmc_msg *msg)
  * mpmc_msg_free - done with @msg: keep it in @pool or free it
  * @pool: the channel's pool
  * @msg:  the message (not on any list)
+ *
+ * A message a peek still copies from is freed by the last of them.
  */
 void mpmc_msg_free(struct mpmc_pool *pool, struct mpmc_msg *msg)
 {
 	bool kept;
 
+	if (!mpmc_msg_put(msg))
+		return;
 	spin_lock(&pool->lock);
 	kept = mpmc_pool_put(pool, msg);
 	spin_unlock(&pool->lock);
@@ -296,7 +319,7 @@ void mpmc_msg_free_list(struct mpmc_pool *pool, struct list_head *list)
 	spin_lock(&pool->lock);
 	list_for_each_entry_safe(msg, tmp, list, link) {
 		list_del(&msg->link);
-		if (!mpmc_pool_put(pool, msg))
+		if (mpmc_msg_put(msg) && !mpmc_pool_put(pool, msg))
 			list_add_tail(&msg->link, &excess);
 	}
 	spin_unlock(&pool->lock);

@@ -7,6 +7,7 @@
 #define _MPMC_MSG_H
 
 #include <linux/list.h>
+#include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/stddef.h>
 #include <linux/types.h>
@@ -23,6 +24,11 @@
  * @len:   payload length, 1..max_msg_size
  * @class: size class of an inline message (its header and payload are
  *         one object of 64 << @class bytes), or MPMC_MSG_EXTERNAL
+ * @prio:  priority, 0..MPMC_PRIO_MAX-1
+ * @peeked: a peek holds a reference in @users: whoever frees the message
+ *         drops one, and the last frees it. Set only while the message is
+ *         queued, under the channel lock, so stable for its receiver.
+ * @users: references while @peeked (1 for the queue or the receiver)
  * @payload: external payload (kvmalloc)
  * @data:  inline payload
  *
@@ -34,6 +40,9 @@ struct mpmc_msg {
 	struct list_head link;
 	u32 len;
 	u8 class;
+	u8 prio;
+	bool peeked;
+	refcount_t users;
 	union {
 		u8 *payload;
 		DECLARE_FLEX_ARRAY(u8, data);

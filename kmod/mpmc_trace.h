@@ -85,6 +85,20 @@ TRACE_EVENT(mpmc_wake,
 		      __entry->result)
 );
 
+/* Overwrite mode dropped a message of @len bytes and priority @prio. */
+TRACE_EVENT(mpmc_drop,
+	    TP_PROTO(u64 id, u32 len, u32 prio),
+	    TP_ARGS(id, len, prio),
+	    TP_STRUCT__entry(__field(u64, id)
+			     __field(u32, len)
+			     __field(u32, prio)),
+	    TP_fast_assign(__entry->id = id;
+			   __entry->len = len;
+			   __entry->prio = prio;),
+	    TP_printk("chan=%llu len=%u prio=%u", __entry->id, __entry->len,
+		      __entry->prio)
+);
+
 /* Shutdown bits @how took effect; @state is the resulting set. */
 TRACE_EVENT(mpmc_shutdown,
 	    TP_PROTO(u64 id, u32 how, u32 state, u32 discarded),

@@ -150,8 +150,12 @@ TEST(set_einval)
 	BAD(0, 0);
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 
+	/* Unknown flags: every bit above the known ones. */
 	BAD(10, 100);
-	cfg.flags = 1;
+	cfg.flags = 4;
+	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	BAD(10, 100);
+	cfg.flags = ~(__u32)(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT);
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 	BAD(10, 100);
 	cfg.flags = 0x80000000u;

@@ -27,10 +27,11 @@ static bool reserved_zero(const struct mpmc_stats *st)
 {
 	unsigned int i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < ARRAY_SIZE(st->reserved); i++)
 		if (st->reserved[i])
 			return false;
-	return true;
+	/* Only overwrite mode drops messages. */
+	return !st->total_dropped;
 }
 
 TEST(fresh_channel)
@@ -349,7 +350,7 @@ TEST(blocked_senders)
 static const char *const fdinfo_names[] = {
 	"capacity", "max_msg_size", "queued_msgs", "queued_bytes", "shutdown",
 	"send_files", "recv_files", "blocked_senders", "blocked_receivers",
-	"total_sent", "total_received",
+	"total_sent", "total_received", "total_dropped",
 };
 #define NR_FIELDS (sizeof(fdinfo_names) / sizeof(fdinfo_names[0]))
 
@@ -366,6 +367,7 @@ static void stats_values(const struct mpmc_stats *st, unsigned long long *v)
 	v[8] = st->blocked_receivers;
 	v[9] = st->total_sent;
 	v[10] = st->total_received;
+	v[11] = st->total_dropped;
 }
 
 /*
