@@ -131,7 +131,9 @@ int main(int argc, char **argv)
 	mpmc_config_init(&cfg, 0, sizeof(struct reply));
 	req = mpmc_open(&cfg, O_RDWR | O_CLOEXEC);
 	if (req < 0)
-		return fprintf(stderr, "mpmc_open: %s\n", strerror(-req)), 1;
+		return fprintf(stderr, "mpmc_open (capacity 0): %s%s\n",
+			       strerror(-req), req == -EINVAL ?
+			       " (a module without rendezvous channels?)" : ""), 1;
 	rep = mpmc_open(&cfg, O_RDWR | O_CLOEXEC);
 	if (rep < 0)
 		return fprintf(stderr, "mpmc_open: %s\n", strerror(-rep)), 1;
@@ -179,6 +181,8 @@ int main(int argc, char **argv)
 	}
 	/* Go's close(ch): every worker sees end of file. */
 	mpmc_shutdown(req, MPMC_SHUT_WR);
+	if (bad)	/* a worker may be waiting to reply: EPIPE for it */
+		mpmc_shutdown(rep, MPMC_SHUT_RD);
 	for (i = 0; i < workers; i++) {
 		if (waitpid(pids[i], &status, 0) != pids[i] ||
 		    !WIFEXITED(status) || WEXITSTATUS(status)) {
