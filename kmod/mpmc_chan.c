@@ -270,7 +270,21 @@ static void mpmc_unlock(struct mpmc_chan *ch)
 static bool mpmc_barging(const struct mpmc_chan *ch)
 {
 	lockdep_assert_held(&ch->lock);
-	return ch->flags & MPMC_CONFIG_THROUGHPUT;
+	/* A rendezvous is a hand-off in every mode. */
+	return ch->flags & MPMC_CONFIG_THROUGHPUT && ch->capacity;
+}
+
+/*
+ * The oldest blocked sender of a rendezvous channel (capacity 0), whose
+ * message a receive takes when nothing is queued; NULL if none.
+ */
+static struct mpmc_waiter *mpmc_rendezvous_sender(struct mpmc_chan *ch)
+{
+	lockdep_assert_held(&ch->lock);
+	if (ch->capacity)
+		return NULL;
+	return list_first_entry_or_null(&ch->waiters[MPMC_SEND],
+					struct mpmc_waiter, link);
 }
 
 /* Is there room for one more message (in overwrite mode, always)? */
@@ -469,14 +483,27 @@ static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 	}
 }
 
+/* Move blocked senders' messages in, oldest first, while there is room. */
+static void mpmc_move_senders_in(struct mpmc_chan *ch)
+{
+	struct mpmc_waiter *w;
+
+	lockdep_assert_held(&ch->lock);
+	while (mpmc_has_room(ch) && !list_empty(&ch->waiters[MPMC_SEND])) {
+		w = list_first_entry(&ch->waiters[MPMC_SEND],
+				     struct mpmc_waiter, link);
+		mpmc_accept(ch, w->msg);
+		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
+	}
+}
+
 /*
- * Room was made: move blocked senders' messages in, oldest first, while
- * there is room. In throughput mode, wake one blocked sender per slot
- * made (@made) instead, or one per free slot for a resize (@made 0).
+ * Room was made: move blocked senders' messages in. In throughput mode,
+ * wake one blocked sender per slot made (@made) instead, or one per free
+ * slot for a resize (@made 0).
  */
 static void mpmc_admit_senders(struct mpmc_chan *ch, u32 made)
 {
-	struct mpmc_waiter *w;
 	u32 room;
 
 	lockdep_assert_held(&ch->lock);
@@ -491,12 +518,7 @@ static void mpmc_admit_senders(struct mpmc_chan *ch, u32 made)
 			;
 		return;
 	}
-	while (mpmc_has_room(ch) && !list_empty(&ch->waiters[MPMC_SEND])) {
-		w = list_first_entry(&ch->waiters[MPMC_SEND],
-				     struct mpmc_waiter, link);
-		mpmc_accept(ch, w->msg);
-		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
-	}
+	mpmc_move_senders_in(ch);
 }
 
 /*
@@ -615,6 +637,9 @@ static int mpmc_block(struct mpmc_chan *ch, enum mpmc_dir dir,
 	w->head = list_empty(&ch->waiters[dir]);
 	list_add_tail(&w->link, &ch->waiters[dir]);
 	ch->nr_waiters[dir]++;
+	/* On a rendezvous, a blocked caller is what its peers poll for. */
+	if (!ch->capacity)
+		ch->wake.events |= dir == MPMC_RECV ? MPMC_EV_OUT : MPMC_EV_IN;
 	trace_mpmc_block(ch->id, dir, ch->nr_waiters[dir]);
 	mpmc_unlock(ch);
 	return mpmc_wait(ch, dir, w, opts->deadline);
@@ -836,10 +861,49 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 /* ---- Receiving ---------------------------------------------------------- */
 
 /*
- * Take queued messages for the buffers of @vec, oldest first, while the
- * next one fits the next entry; every message taken makes room that is
- * owed to blocked senders at once. *@queued[i] is the queue length right
- * after the i-th was taken (for tracing). Returns how many were taken.
+ * The message a receive would take now: the head of the queue, or on a
+ * rendezvous channel the oldest blocked sender's; NULL if none.
+ */
+static struct mpmc_msg *mpmc_next(struct mpmc_chan *ch)
+{
+	struct mpmc_waiter *w;
+
+	if (ch->nr_msgs)
+		return mpmc_head(ch);
+	w = mpmc_rendezvous_sender(ch);
+	return w ? w->msg : NULL;
+}
+
+/*
+ * Take the message mpmc_next() returned: dequeue it and let a blocked
+ * sender into the room made, or take it from the blocked sender of a
+ * rendezvous, whose send completes at this moment.
+ */
+static struct mpmc_msg *mpmc_take_next(struct mpmc_chan *ch)
+{
+	struct mpmc_waiter *w;
+	struct mpmc_msg *msg;
+
+	if (ch->nr_msgs) {
+		msg = mpmc_dequeue(ch);
+		mpmc_admit_senders(ch, 1);
+		return msg;
+	}
+	w = mpmc_rendezvous_sender(ch);
+	msg = w->msg;
+	ch->total_sent++;
+	ch->total_received++;
+	atomic_inc(&ch->nr_taken);
+	mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
+	return msg;
+}
+
+/*
+ * Take queued messages (on a rendezvous channel, blocked senders') for the
+ * buffers of @vec, in receive order, while the next one fits the next
+ * entry; every message taken makes room that is owed to blocked senders
+ * at once. *@queued[i] is the queue length right after the i-th was taken
+ * (for tracing). Returns how many were taken.
  */
 static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
 				     const struct mpmc_msgvec *vec,
@@ -850,12 +914,11 @@ static unsigned int mpmc_take_queued(struct mpmc_chan *ch,
 	unsigned int i;
 
 	lockdep_assert_held(&ch->lock);
-	for (i = 0; i < n && ch->nr_msgs; i++) {
-		msg = mpmc_head(ch);
-		if (msg->len > vec[i].len)
+	for (i = 0; i < n; i++) {
+		msg = mpmc_next(ch);
+		if (!msg || msg->len > vec[i].len)
 			break;
-		list_add_tail(&mpmc_dequeue(ch)->link, taken);
-		mpmc_admit_senders(ch, 1);
+		list_add_tail(&mpmc_take_next(ch)->link, taken);
 		queued[i] = ch->nr_msgs;
 	}
 	if (i)
@@ -899,7 +962,7 @@ static int mpmc_take(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 	int ret;
 
 	spin_lock(&ch->lock);
-	while (!ch->nr_msgs && !ch->shutdown && !opts->nonblock) {
+	while (!mpmc_next(ch) && !ch->shutdown && !opts->nonblock) {
 		w.msg = NULL;
 		w.room = vec[0].len;
 		ret = mpmc_block(ch, MPMC_RECV, &w, opts);
@@ -911,7 +974,7 @@ static int mpmc_take(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 			return ret;
 		return mpmc_take_handed(ch, w.msg, vec, n, taken, queued);
 	}
-	if (ch->nr_msgs) {
+	if (mpmc_next(ch)) {
 		ret = mpmc_take_queued(ch, vec, n, taken, queued);
 		if (!ret) {
 			/* Throughput mode: a receiver that fits may sleep. */
@@ -1410,7 +1473,7 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
-	if (!cfg->capacity || cfg->capacity > mpmc_param(&mpmc_max_capacity))
+	if (cfg->capacity > mpmc_param(&mpmc_max_capacity))
 		return -EINVAL;
 	if (!cfg->max_msg_size ||
 	    cfg->max_msg_size > mpmc_param(&mpmc_max_msg_size))
@@ -1435,6 +1498,7 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
  */
 int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 {
+	bool was_rendezvous;
 	int ret;
 
 	ret = mpmc_config_check(cfg);
@@ -1451,11 +1515,15 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	     (ch->nr_msgs || atomic_read(&ch->nr_taken)))) {
 		ret = -EBUSY;
 	} else {
+		was_rendezvous = !ch->capacity;
 		WRITE_ONCE(ch->capacity, cfg->capacity);
 		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
 		WRITE_ONCE(ch->flags, cfg->flags);
 		if (!mpmc_barging(ch))
 			mpmc_serve_receivers(ch);
+		/* Growing from 0 queues blocked senders in order, any mode. */
+		if (was_rendezvous)
+			mpmc_move_senders_in(ch);
 		mpmc_admit_senders(ch, 0);
 		mpmc_note_room(ch);
 	}
@@ -1528,7 +1596,7 @@ u32 mpmc_chan_next_len(struct mpmc_chan *ch)
 	u32 len;
 
 	spin_lock(&ch->lock);
-	msg = mpmc_head(ch);
+	msg = mpmc_next(ch);
 	len = msg ? msg->len : 0;
 	mpmc_unlock(ch);
 	return len;
@@ -1583,7 +1651,7 @@ __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 
 	spin_lock(&ch->lock);
 	if (roles & MPMC_ROLE_RECV) {
-		if (ch->nr_msgs || ch->shutdown)
+		if (mpmc_next(ch) || ch->shutdown)
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (ch->shutdown && !ch->nr_msgs)
 			mask |= EPOLLHUP;

@@ -97,7 +97,10 @@ struct mpmc_wake {
  *  - @waiters[MPMC_SEND] is non-empty only while @nr_msgs >= @capacity: a
  *    receiver that makes room moves the oldest blocked sender's message in.
  * Together they give FIFO hand-off: a caller that arrives later never
- * overtakes one that is asleep.
+ * overtakes one that is asleep. On a rendezvous channel (@capacity 0)
+ * nothing is queued (but a message put back after a faulting copy-out):
+ * blocked senders keep their messages until a receiver takes one, so
+ * receivers and senders are never both blocked.
  *
  * @nr_msgs, @capacity, @max_msg_size and @shutdown are also read without
  * the lock (READ_ONCE) for early answers that are rechecked under it; they

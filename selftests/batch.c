@@ -160,15 +160,9 @@ static int bop_join(struct bop *op)
 }
 
 /* Expect the channel of @fd to be exactly as a fresh one with @queued. */
-#define EXPECT_MOVED(fd, queued, sent, received) do {			\
-	struct mpmc_stats __st;						\
-	MPMC_STATS((fd), &__st);					\
-	EXPECT_EQ((__u32)(queued), __st.queued_msgs);			\
-	EXPECT_EQ((__u64)(sent), __st.total_sent);			\
-	EXPECT_EQ((__u64)(received), __st.total_received);		\
-	EXPECT_EQ(0U, __st.blocked_senders);				\
-	EXPECT_EQ(0U, __st.blocked_receivers);				\
-} while (0)
+#define EXPECT_MOVED(fd, queued, sent, received)			\
+	EXPECT_STATS(fd, STAT_TOTALS(queued, sent, received),		\
+		     STAT(blocked_senders, 0), STAT(blocked_receivers, 0))
 
 /* --- EINVAL ------------------------------------------------------------ */
 
@@ -226,7 +220,8 @@ TEST(count_max_accepted)
 TEST(einval_flags)
 {
 	static const unsigned long cmds[] = { MPMC_IOC_SEND, MPMC_IOC_RECV };
-	static const __u32 flags[] = { 1, 2, O_NONBLOCK, 0x80000000u };
+	/* MPMC_RECV_PEEK (1) is a RECV flag only: tested on SEND below. */
+	static const __u32 flags[] = { 2, 4, O_NONBLOCK, 0x80000000u };
 	struct mpmc_msgvec vec[1];
 	char buf[8] = "flags";
 	struct mpmc_batch b;
@@ -248,6 +243,8 @@ TEST(einval_flags)
 			EXPECT_ERRNO(EINVAL, ioctl(fd, cmds[c], &b));
 		}
 	}
+	b.flags = MPMC_RECV_PEEK;
+	EXPECT_ERRNO(EINVAL, ioctl(fd, MPMC_IOC_SEND, &b));
 	EXPECT_MOVED(fd, 1, 1, 0);
 	close(fd);
 }
@@ -489,7 +486,6 @@ TEST(efault_vec_pointer)
 TEST(send_8_in_order)
 {
 	static const size_t lens[8] = { 1, 2, 17, 100, 255, 3, 64, 200 };
-	struct mpmc_stats st;
 	struct bop op;
 	int fd, i;
 
@@ -498,10 +494,8 @@ TEST(send_8_in_order)
 	bop_init(&op, fd, MPMC_IOC_SEND, 8, -1, 40, lens);
 	bop_run(&op);
 	ASSERT_EQ(8, op.ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(64U, st.capacity);
-	EXPECT_EQ(8U, st.queued_msgs);
-	EXPECT_EQ(8U, st.total_sent);
+	EXPECT_STATS(fd, STAT(capacity, 64), STAT(queued_msgs, 8),
+		     STAT(total_sent, 8));
 	for (i = 0; i < 8; i++) {
 		EXPECT_EQ(lens[i], op.vec[i].len);	/* not written */
 		EXPECT_EQ(0, get_msg(fd, lens[i], 40 + i)) {
@@ -515,7 +509,6 @@ TEST(send_8_in_order)
 /* Capacity 4, batch of 10, timeout -1: 4 move and the call returns. */
 TEST(send_partial_capacity)
 {
-	struct mpmc_stats st;
 	struct bop op;
 	int fd, i;
 
@@ -532,10 +525,8 @@ TEST(send_partial_capacity)
 		}
 	}
 	ASSERT_EQ(4, op.ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(4U, st.queued_msgs);
-	EXPECT_EQ(4U, st.total_sent);
-	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_STATS(fd, STAT(queued_msgs, 4), STAT(total_sent, 4),
+		     STAT(blocked_senders, 0));
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0, get_msg(fd, 8, i));
 
@@ -613,7 +604,6 @@ TEST(recv_exact_fit)
 
 TEST(timeout_zero_eagain)
 {
-	struct mpmc_stats st;
 	struct bop op;
 	int fd;
 
@@ -630,10 +620,8 @@ TEST(timeout_zero_eagain)
 	bop_run(&op);
 	EXPECT_OP_ERR(op, EAGAIN);
 	EXPECT_GT(1000000000LL, op.elapsed_ns);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(1U, st.total_sent);
-	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_sent, 1),
+		     STAT(blocked_senders, 0));
 	EXPECT_EQ(0, get_msg(fd, 8, 1));
 	close(fd);
 }
@@ -876,7 +864,6 @@ TEST(send_entry_too_large)
 
 TEST(recv_fault_in_later_entry)
 {
-	struct mpmc_stats st;
 	void *bad = unmapped_page();
 	struct bop op;
 	int fd, i;
@@ -898,10 +885,8 @@ TEST(recv_fault_in_later_entry)
 	EXPECT_TRUE(check(op.bufs[0], 20, 0));
 	EXPECT_TRUE(check(op.bufs[1], 21, 1));
 	/* The faulting message is still at the head; nothing was lost. */
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(22U + 23U, st.queued_bytes);
-	EXPECT_EQ(2U, st.total_received);
+	EXPECT_STATS(fd, STAT(queued_msgs, 2), STAT(queued_bytes, 22U + 23U),
+		     STAT(total_received, 2));
 	EXPECT_EQ(22, fionread(fd));
 
 	/* Fault in the first entry: EFAULT, the message stays. */
@@ -1326,7 +1311,6 @@ TEST(send_batch_serves_blocked_receivers)
  */
 TEST(recv_batch_admits_blocked_senders)
 {
-	struct mpmc_stats st;
 	struct op wr[4];
 	struct bop op;
 	int fd, i;
@@ -1359,11 +1343,8 @@ TEST(recv_batch_admits_blocked_senders)
 		}
 		EXPECT_EQ(16 + i, wr[i].ret);
 	}
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(6U, st.total_sent);
-	EXPECT_EQ(4U, st.total_received);
+	EXPECT_STATS(fd, STAT(queued_msgs, 2), STAT(blocked_senders, 0),
+		     STAT(total_sent, 6), STAT(total_received, 4));
 	EXPECT_EQ(0, get_msg(fd, 18, 12));
 	EXPECT_EQ(0, get_msg(fd, 19, 13));
 	close(fd);

@@ -25,34 +25,37 @@
 /* Generous bounds: the tests run in an emulated (TCG) guest. */
 #define SETTLE_US	150000	/* to let a wrongly woken thread show itself */
 
+/*
+ * @rd sleeps in read() on @fd, which has received nothing: it still does
+ * after SETTLE_US, and a write of @msg wakes it with @msg.
+ */
+static void reader_woken_by(struct __test_metadata *_metadata, int fd,
+			    struct op *rd, const char *msg)
+{
+	usleep(SETTLE_US);
+	EXPECT_FALSE(op_done(rd));
+	EXPECT_STATS(fd, STAT(blocked_receivers, 1), STAT(total_received, 0));
+
+	ASSERT_EQ(0, write_str(fd, msg));
+	ASSERT_EQ(0, op_join(rd));
+	EXPECT_EQ((ssize_t)strlen(msg), rd->ret);
+	EXPECT_EQ(0, memcmp(rd->buf, msg, strlen(msg)));
+}
+
 TEST(read_blocks_until_write)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	int fd;
 
 	fd = blocked_reader(&rd, 4096);
 	ASSERT_LE(0, fd);
-	usleep(SETTLE_US);
-	EXPECT_FALSE(op_done(&rd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.blocked_receivers);
-	EXPECT_EQ(0, st.total_received);
-
-	ASSERT_EQ(0, write_str(fd, "hello"));
-	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(5, rd.ret);
-	EXPECT_EQ(0, memcmp(rd.buf, "hello", 5));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_TOTALS(st, 0, 1, 1);
+	reader_woken_by(_metadata, fd, &rd, "hello");
+	EXPECT_STATS(fd, STAT(blocked_receivers, 0), STAT_TOTALS(0, 1, 1));
 	close(fd);
 }
 
 TEST(write_blocks_until_read)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	struct op wr;
 	int fd;
@@ -66,10 +69,8 @@ TEST(write_blocks_until_read)
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	usleep(SETTLE_US);
 	EXPECT_FALSE(op_done(&wr));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.blocked_senders);
-	EXPECT_EQ(2, st.queued_msgs);
-	EXPECT_EQ(2, st.total_sent);
+	EXPECT_STATS(fd, STAT(blocked_senders, 1), STAT(queued_msgs, 2),
+		     STAT(total_sent, 2));
 
 	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, op_join(&wr));
@@ -77,17 +78,13 @@ TEST(write_blocks_until_read)
 
 	CHECK_READ_STR(fd, buf, "m1");
 	CHECK_READ_STR(fd, buf, "m2");
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_TOTALS(st, 0, 3, 3);
+	EXPECT_STATS(fd, STAT(blocked_senders, 0), STAT_TOTALS(0, 3, 3));
 	close(fd);
 }
 
 TEST(nonblock_at_open)
 {
 	struct mpmc_config cfg = { .capacity = 2, .max_msg_size = 64 };
-	struct mpmc_stats st;
 	char buf[64];
 	int fd;
 
@@ -100,26 +97,19 @@ TEST(nonblock_at_open)
 	ASSERT_EQ(0, write_str(fd, "a"));
 	ASSERT_EQ(0, write_str(fd, "b"));
 	EXPECT_ERRNO(EAGAIN, write(fd, "c", 1));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.queued_msgs);
-	EXPECT_EQ(2, st.total_sent);
-	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_STATS(fd, STAT(queued_msgs, 2), STAT(total_sent, 2),
+		     STAT(blocked_senders, 0));
 
 	CHECK_READ_STR(fd, buf, "a");
 	CHECK_READ_STR(fd, buf, "b");
 	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(2, st.total_received);
-	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_received, 2),
+		     STAT(blocked_receivers, 0));
 	close(fd);
 }
 
 TEST(nonblock_fcntl_toggle)
 {
-	struct mpmc_stats st;
 	struct op rd, wr;
 	char buf[64];
 	int fd, fl;
@@ -134,9 +124,7 @@ TEST(nonblock_fcntl_toggle)
 	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(fd, "x"));
 	EXPECT_ERRNO(EAGAIN, write(fd, "y", 1));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_sent, 1));
 
 	/* Blocking again: a write on the full channel sleeps. */
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, fl & ~O_NONBLOCK));
@@ -159,65 +147,64 @@ TEST(nonblock_fcntl_toggle)
 	close(fd);
 }
 
+/*
+ * Install the SIGUSR1 handler (with SA_RESTART if @restart), put @op to
+ * sleep in a write() of @msg behind @queued (without @msg: in a read() of
+ * 64 bytes) and signal its thread; with @restart, wait for the handler to
+ * run. Return: the channel.
+ */
+static int signalled_sleeper(struct __test_metadata *_metadata,
+			     struct op *op, bool restart,
+			     const char *queued, const char *msg)
+{
+	int fd;
+
+	ASSERT_EQ(0, set_sigusr1(restart));
+	fd = msg ? blocked_writer(op, queued, msg) : blocked_reader(op, 64);
+	ASSERT_LE(0, fd);
+
+	ASSERT_EQ(0, pthread_kill(op->th, SIGUSR1));
+	if (restart)
+		ASSERT_EQ(0, wait_sig_count(1));
+	return fd;
+}
+
 TEST(signal_interrupts_blocked_read)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	char buf[64];
 	int fd;
 
-	ASSERT_EQ(0, set_sigusr1(false));
-	fd = blocked_reader(&rd, 64);
-	ASSERT_LE(0, fd);
-
-	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
+	fd = signalled_sleeper(_metadata, &rd, false, NULL, NULL);
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_OP_ERR(rd, EINTR);
 	EXPECT_EQ(1, atomic_load(&sig_count));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_EQ(0, st.total_received);
+	EXPECT_STATS(fd, STAT(blocked_receivers, 0), STAT(total_received, 0));
 
 	/* The interrupted reader left nothing behind that takes a message. */
 	ASSERT_EQ(0, write_str(fd, "after"));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(0, st.total_received);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_received, 0));
 	CHECK_READ_STR(fd, buf, "after");
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.total_received);
-	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(total_received, 1), STAT(queued_msgs, 0));
 	close(fd);
 }
 
 TEST(signal_interrupts_blocked_write)
 {
-	struct mpmc_stats st;
 	struct op wr;
 	char buf[64];
 	int fd;
 
-	ASSERT_EQ(0, set_sigusr1(false));
-	fd = blocked_writer(&wr, "first", "blocked");
-	ASSERT_LE(0, fd);
-
-	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
+	fd = signalled_sleeper(_metadata, &wr, false, "first", "blocked");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_OP_ERR(wr, EINTR);
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(5, st.queued_bytes);
-	EXPECT_EQ(1, st.total_sent);
+	EXPECT_STATS(fd, STAT(blocked_senders, 0), STAT(queued_msgs, 1),
+		     STAT(queued_bytes, 5), STAT(total_sent, 1));
 
 	CHECK_READ_STR(fd, buf, "first");
 	/* The interrupted message was never enqueued, not even now. */
 	usleep(SETTLE_US);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 1));
 	/* Non-blocking: a wrongly queued message must not hang the test. */
 	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
 	ASSERT_EQ(0, write_str(fd, "next"));
@@ -227,61 +214,34 @@ TEST(signal_interrupts_blocked_write)
 
 TEST(sa_restart_blocked_read)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	int fd;
 
-	ASSERT_EQ(0, set_sigusr1(true));
-	fd = blocked_reader(&rd, 64);
-	ASSERT_LE(0, fd);
-
-	ASSERT_EQ(0, pthread_kill(rd.th, SIGUSR1));
-	ASSERT_EQ(0, wait_sig_count(1));
+	fd = signalled_sleeper(_metadata, &rd, true, NULL, NULL);
 	/* The handler ran; the read restarted and sleeps again. */
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	usleep(SETTLE_US);
-	EXPECT_FALSE(op_done(&rd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.blocked_receivers);
-	EXPECT_EQ(0, st.total_received);
-
-	ASSERT_EQ(0, write_str(fd, "late"));
-	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(4, rd.ret);
-	EXPECT_EQ(0, memcmp(rd.buf, "late", 4));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.total_received);
-	EXPECT_EQ(0, st.queued_msgs);
+	reader_woken_by(_metadata, fd, &rd, "late");
+	EXPECT_STATS(fd, STAT(total_received, 1), STAT(queued_msgs, 0));
 	close(fd);
 }
 
 TEST(sa_restart_blocked_write)
 {
-	struct mpmc_stats st;
 	struct op wr;
 	char buf[64];
 	int fd;
 
-	ASSERT_EQ(0, set_sigusr1(true));
-	fd = blocked_writer(&wr, "first", "second");
-	ASSERT_LE(0, fd);
-
-	ASSERT_EQ(0, pthread_kill(wr.th, SIGUSR1));
-	ASSERT_EQ(0, wait_sig_count(1));
+	fd = signalled_sleeper(_metadata, &wr, true, "first", "second");
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	usleep(SETTLE_US);
 	EXPECT_FALSE(op_done(&wr));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_sent, 1));
 
 	CHECK_READ_STR(fd, buf, "first");
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(6, wr.ret);
 	CHECK_READ_STR(fd, buf, "second");
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.total_sent);
-	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(total_sent, 2), STAT(queued_msgs, 0));
 	close(fd);
 }
 
@@ -317,7 +277,6 @@ TEST(blocked_readers_served_in_order)
 
 TEST(blocked_writers_enqueue_in_order)
 {
-	struct mpmc_stats st;
 	struct op wr[NFIFO];
 	char msg[32], buf[64];
 	int fd, i;
@@ -340,9 +299,8 @@ TEST(blocked_writers_enqueue_in_order)
 		ASSERT_EQ(0, op_join(&wr[i]));
 		EXPECT_EQ(5, wr[i].ret);
 	}
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_TOTALS(st, 0, NFIFO + 1, NFIFO + 1);
+	EXPECT_STATS(fd, STAT(blocked_senders, 0),
+		     STAT_TOTALS(0, NFIFO + 1, NFIFO + 1));
 	close(fd);
 }
 
@@ -368,7 +326,6 @@ static int count_done(struct op *ops, int n)
 
 TEST(one_message_wakes_one_reader)
 {
-	struct mpmc_stats st;
 	struct op rd[NHERD];
 	bool seen[NHERD] = { false };
 	long sw[NHERD];
@@ -416,10 +373,8 @@ TEST(one_message_wakes_one_reader)
 			TH_LOG("reader %d was woken for a message it did not get", i);
 		}
 	}
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(NHERD - 1, st.blocked_receivers);
-	EXPECT_EQ(1, st.total_received);
-	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(blocked_receivers, NHERD - 1),
+		     STAT(total_received, 1), STAT(queued_msgs, 0));
 
 	/* Release the others; every message goes to exactly one reader. */
 	for (i = 1; i < NHERD; i++) {
@@ -529,7 +484,6 @@ TEST(nonblocking_reader_never_steals)
 
 TEST(blocked_reader_emsgsize_keeps_message)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	char msg[100];
 	int fd, len;
@@ -540,12 +494,8 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	ASSERT_EQ(sizeof(msg), write(fd, msg, sizeof(msg)));
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_OP_ERR(rd, EMSGSIZE);
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(sizeof(msg), st.queued_bytes);
-	EXPECT_EQ(0, st.total_received);
-	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(queued_bytes, sizeof(msg)),
+		     STAT(total_received, 0), STAT(blocked_receivers, 0));
 	ASSERT_EQ(0, ioctl(fd, FIONREAD, &len));
 	EXPECT_EQ(sizeof(msg), len);
 
@@ -553,15 +503,12 @@ TEST(blocked_reader_emsgsize_keeps_message)
 	ASSERT_EQ(0, op_join(&rd));
 	ASSERT_EQ(sizeof(msg), rd.ret);
 	EXPECT_EQ(0, memcmp(rd.buf, msg, sizeof(msg)));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_received);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_received, 1));
 	close(fd);
 }
 
 TEST(blocked_reader_emsgsize_next_in_line)
 {
-	struct mpmc_stats st;
 	struct op small, big;
 	char msg[100];
 	int fd;
@@ -578,11 +525,8 @@ TEST(blocked_reader_emsgsize_next_in_line)
 	ASSERT_EQ(0, op_join(&big));
 	ASSERT_EQ(sizeof(msg), big.ret);
 	EXPECT_EQ(0, memcmp(big.buf, msg, sizeof(msg)));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_received);
-	EXPECT_EQ(0, st.blocked_receivers);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_received, 1),
+		     STAT(blocked_receivers, 0));
 	close(fd);
 }
 

@@ -67,21 +67,18 @@ TEST(defaults)
 	unsigned int i;
 
 	for (i = 0; i < 3; i++) {
-		struct mpmc_stats st;
 		int fd = mpmc_test_open(modes[i]);
 
 		ASSERT_LE(0, fd);
 		ASSERT_CFG(fd, 64, 4096);
-		MPMC_STATS(fd, &st);
-		EXPECT_EQ(64U, st.capacity);
-		EXPECT_EQ(4096U, st.max_msg_size);
+		EXPECT_STATS(fd, STAT(capacity, 64),
+			     STAT(max_msg_size, 4096));
 		close(fd);
 	}
 }
 
 TEST(set_get_round_trip)
 {
-	struct mpmc_stats st;
 	struct limits l;
 	int fd = mpmc_test_open(O_RDWR);
 
@@ -90,9 +87,7 @@ TEST(set_get_round_trip)
 
 	ASSERT_EQ(0, set_cfg(fd, 10, 100));
 	ASSERT_CFG(fd, 10, 100);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(10U, st.capacity);
-	EXPECT_EQ(100U, st.max_msg_size);
+	EXPECT_STATS(fd, STAT(capacity, 10), STAT(max_msg_size, 100));
 
 	ASSERT_EQ(0, set_cfg(fd, 1, 1));
 	ASSERT_CFG(fd, 1, 1);
@@ -143,7 +138,9 @@ TEST(set_einval)
 	cfg.max_msg_size = (s);						\
 } while (0)
 
+	/* Capacity 0 is a rendezvous channel, but never in overwrite mode. */
 	BAD(0, 100);
+	cfg.flags = MPMC_CONFIG_OVERWRITE;
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 	BAD(10, 0);
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
@@ -187,12 +184,41 @@ TEST(set_einval)
 	close(fd);
 }
 
+/*
+ * SET_CONFIG of each of the @n configs @bad must fail with @err and leave
+ * (@cap, @size).
+ */
+static void set_all_fail(struct __test_metadata *_metadata, int fd,
+			 const struct mpmc_config *bad, unsigned int n,
+			 int err, __u32 cap, __u32 size)
+{
+	struct mpmc_config cfg;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		cfg = bad[i];
+		ASSERT_SET_FAILS(fd, &cfg, err, cap, size);
+	}
+}
+
+/* SET_CONFIG of (@c, @m) must fail with EINVAL and leave (7, 300). */
+static void set_overflow_fails(struct __test_metadata *_metadata, int fd,
+			       unsigned long long c, unsigned long long m)
+{
+	struct mpmc_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.capacity = c;
+	cfg.max_msg_size = m;
+	TH_LOG("capacity %llu x max_msg_size %llu", c, m);
+	set_all_fail(_metadata, fd, &cfg, 1, EINVAL, 7, 300);
+}
+
 /* Each value within its own limit, the product over max_channel_bytes. */
 TEST(set_einval_product)
 {
 	static char buf[301];
 	unsigned long long c, m;
-	struct mpmc_config cfg;
 	struct limits l;
 	int fd = mpmc_test_open(O_RDWR);
 
@@ -205,28 +231,15 @@ TEST(set_einval_product)
 	/* Largest capacity, smallest message size that overflows. */
 	c = l.max_capacity;
 	m = l.max_channel_bytes / c + 1;
-	if (m <= l.max_msg_size) {
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.capacity = c;
-		cfg.max_msg_size = m;
-		TH_LOG("capacity %llu x max_msg_size %llu", c, m);
-		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
-	}
+	if (m <= l.max_msg_size)
+		set_overflow_fails(_metadata, fd, c, m);
 	/* Largest message size, smallest capacity that overflows. */
 	m = l.max_msg_size;
 	c = l.max_channel_bytes / m + 1;
-	if (c <= l.max_capacity) {
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.capacity = c;
-		cfg.max_msg_size = m;
-		TH_LOG("capacity %llu x max_msg_size %llu", c, m);
-		ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
-	}
+	if (c <= l.max_capacity)
+		set_overflow_fails(_metadata, fd, c, m);
 	/* Both at their limit (65536 x 65536 wraps a 32-bit product to 0). */
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.capacity = l.max_capacity;
-	cfg.max_msg_size = l.max_msg_size;
-	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
+	set_overflow_fails(_metadata, fd, l.max_capacity, l.max_msg_size);
 
 	/* The channel still takes messages of the old size only. */
 	ASSERT_EQ(300, write(fd, buf, 300));
@@ -236,7 +249,10 @@ TEST(set_einval_product)
 
 TEST(set_ebusy_shrink_below_queued)
 {
-	struct mpmc_config cfg = { .capacity = 2, .max_msg_size = 100 };
+	static const struct mpmc_config bad[] = {
+		{ .capacity = 2, .max_msg_size = 100 },
+		{ .capacity = 1, .max_msg_size = 100 },
+	};
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
 
@@ -246,9 +262,7 @@ TEST(set_ebusy_shrink_below_queued)
 	ASSERT_EQ(1, write(fd, "b", 1));
 	ASSERT_EQ(1, write(fd, "c", 1));
 
-	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 8, 100);
-	cfg.capacity = 1;
-	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 8, 100);
+	set_all_fail(_metadata, fd, bad, 2, EBUSY, 8, 100);
 
 	/* Exactly the queued count is fine, and then the channel is full. */
 	ASSERT_EQ(0, set_cfg(fd, 3, 100));
@@ -263,18 +277,18 @@ TEST(set_ebusy_shrink_below_queued)
 
 TEST(set_ebusy_msg_size_while_queued)
 {
-	struct mpmc_config cfg = { .capacity = 64, .max_msg_size = 8192 };
+	static const struct mpmc_config bad[] = {
+		{ .capacity = 64, .max_msg_size = 8192 },
+		{ .capacity = 64, .max_msg_size = 100 },
+		{ .capacity = 10, .max_msg_size = 100 },
+	};
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(3, write(fd, "abc", 3));
 	/* Growing or shrinking max_msg_size while non-empty: EBUSY. */
-	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
-	cfg.max_msg_size = 100;
-	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
-	cfg.capacity = 10;
-	ASSERT_SET_FAILS(fd, &cfg, EBUSY, 64, 4096);
+	set_all_fail(_metadata, fd, bad, 3, EBUSY, 64, 4096);
 
 	/* The same max_msg_size is no change: capacity may still change. */
 	ASSERT_EQ(0, set_cfg(fd, 10, 4096));
@@ -347,7 +361,6 @@ static void expect_full(struct __test_metadata *_metadata, int fd,
 TEST_F(capacity, honoured_exactly)
 {
 	unsigned int i, next_rd = 0, next_wr = 0;
-	struct mpmc_stats st;
 	char buf[64];
 	int fd = self->fd;
 
@@ -355,9 +368,8 @@ TEST_F(capacity, honoured_exactly)
 		ASSERT_EQ(4, write(fd, &next_wr, 4));
 	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(variant->n, st.queued_msgs);
-	EXPECT_EQ(variant->n, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, variant->n),
+		     STAT(total_sent, variant->n));
 
 	/* One read makes room for exactly one more write. */
 	ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
@@ -367,8 +379,7 @@ TEST_F(capacity, honoured_exactly)
 	next_wr++;
 	EXPECT_ERRNO(EAGAIN, write(fd, &next_wr, 4));
 	expect_full(_metadata, fd, next_wr);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(variant->n, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(queued_msgs, variant->n));
 
 	for (i = 0; i < variant->n; i++, next_rd++) {
 		ASSERT_EQ(4, read(fd, buf, sizeof(buf)));
@@ -411,7 +422,6 @@ TEST(raise_msg_size)
 TEST(grow_wakes_blocked_writer)
 {
 	struct op w;
-	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
 
@@ -428,10 +438,8 @@ TEST(grow_wakes_blocked_writer)
 	ASSERT_EQ(0, set_cfg(fd, 3, 16));
 	ASSERT_EQ(0, op_join(&w));
 	EXPECT_EQ(1, w.ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(3U, st.queued_msgs);
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(3U, st.capacity);
+	EXPECT_STATS(fd, STAT(queued_msgs, 3), STAT(blocked_senders, 0),
+		     STAT(capacity, 3));
 
 	CHECK_READ(fd, buf, "1");
 	CHECK_READ(fd, buf, "2");
@@ -443,7 +451,6 @@ TEST(grow_wakes_blocked_writer)
 TEST(grow_wakes_all_writers_that_fit)
 {
 	struct op w[2];
-	struct mpmc_stats st;
 	char buf[16];
 	int fd = mpmc_test_open(O_RDWR);
 
@@ -460,9 +467,7 @@ TEST(grow_wakes_all_writers_that_fit)
 	ASSERT_EQ(0, op_join(&w[1]));
 	EXPECT_EQ(1, w[0].ret);
 	EXPECT_EQ(1, w[1].ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(3U, st.queued_msgs);
-	EXPECT_EQ(0U, st.blocked_senders);
+	EXPECT_STATS(fd, STAT(queued_msgs, 3), STAT(blocked_senders, 0));
 	CHECK_READ(fd, buf, "1");
 	CHECK_READ(fd, buf, "2");
 	CHECK_READ(fd, buf, "3");

@@ -216,6 +216,21 @@ static void spin_stop(struct spinner *s)
 #define NWRITERS 4
 #define NROUNDS 8
 
+/*
+ * The non-blocking side of @fd for @role (MPMC_ROLE_SEND or _RECV): an
+ * O_NONBLOCK endpoint *@nb, an epoll instance *@ep waiting for it to be
+ * ready, and a ring of 4 entries.
+ */
+static void pollers_of(struct __test_metadata *_metadata, int fd,
+		       __u32 role, int *nb, int *ep, struct io_uring *ring)
+{
+	*nb = new_ep(fd, role, O_NONBLOCK);
+	ASSERT_LE(0, *nb);
+	*ep = epoll_for(*nb, role == MPMC_ROLE_SEND ? EPOLLOUT : EPOLLIN);
+	ASSERT_LE(0, *ep);
+	ASSERT_EQ(0, io_uring_queue_init(4, ring, 0));
+}
+
 /* What the writers' round looked like when it failed. */
 static void log_round(struct __test_metadata *_metadata, int fd,
 		      struct spinner *sp, struct io_uring *ring)
@@ -258,11 +273,7 @@ static void spinners_round(struct __test_metadata *_metadata, int round)
 
 	fd = mpmc_test_open_cfg(1, BUFSZ);
 	ASSERT_LE(0, fd);
-	nb = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
-	ASSERT_LE(0, nb);
-	ep = epoll_for(nb, EPOLLOUT);
-	ASSERT_LE(0, ep);
-	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	pollers_of(_metadata, fd, MPMC_ROLE_SEND, &nb, &ep, &ring);
 
 	ASSERT_EQ(0, write_str(fd, "m0"));
 	for (i = 0; i < NWRITERS; i++) {
@@ -371,11 +382,7 @@ TEST(blocked_readers_before_pollers)
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	nb = new_ep(fd, MPMC_ROLE_RECV, O_NONBLOCK);
-	ASSERT_LE(0, nb);
-	ep = epoll_for(nb, EPOLLIN);
-	ASSERT_LE(0, ep);
-	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	pollers_of(_metadata, fd, MPMC_ROLE_RECV, &nb, &ep, &ring);
 	/* io_uring parks a READ only on a blocking file: use @fd. */
 	ASSERT_EQ(0, uring_submit(&ring, fd, false, ubuf, BUFSZ));
 	ASSERT_EQ(0, spin_start(&ep_rd, nb, S_EPOLL_READ, NULL));
@@ -445,6 +452,21 @@ TEST(blocked_readers_before_pollers)
  * goes to the small reader. When only too-small readers are blocked, they
  * all get EMSGSIZE and the message is queued for the pollers.
  */
+/*
+ * Write the 100 byte @msg: the blocked reader @small, first in line, fails
+ * with EMSGSIZE and @big, next, gets the message.
+ */
+static void small_then_big(struct __test_metadata *_metadata, int fd,
+			   const char *msg, struct op *small, struct op *big)
+{
+	ASSERT_EQ(0, write_str(fd, msg));
+	ASSERT_EQ(0, op_join(small));
+	EXPECT_OP_ERR(*small, EMSGSIZE);
+	ASSERT_EQ(0, op_join(big));
+	EXPECT_EQ(100, big->ret);
+	EXPECT_STREQ(msg, big->buf);
+}
+
 TEST(emsgsize_passes_to_next_blocked_reader)
 {
 	static const struct { enum op_kind kind; size_t room; } rds[] = {
@@ -473,23 +495,13 @@ TEST(emsgsize_passes_to_next_blocked_reader)
 	}
 
 	/* Readers 0 (small) and 1 (big): 0 gets EMSGSIZE, 1 the message. */
-	ASSERT_EQ(0, write_str(fd, big[0]));
-	ASSERT_EQ(0, op_join(&rd[0]));
-	EXPECT_OP_ERR(rd[0], EMSGSIZE);
-	ASSERT_EQ(0, op_join(&rd[1]));
-	EXPECT_EQ(100, rd[1].ret);
-	EXPECT_STREQ(big[0], rd[1].buf);
+	small_then_big(_metadata, fd, big[0], &rd[0], &rd[1]);
 	EXPECT_EQ(2U, blocked(fd, true));
 	EXPECT_FALSE(op_done(&rd[2]));
 	EXPECT_FALSE(op_done(&rd[3]));
 
 	/* Readers 2 (small batch) and 3 (big read): the same again. */
-	ASSERT_EQ(0, write_str(fd, big[1]));
-	ASSERT_EQ(0, op_join(&rd[2]));
-	EXPECT_OP_ERR(rd[2], EMSGSIZE);
-	ASSERT_EQ(0, op_join(&rd[3]));
-	EXPECT_EQ(100, rd[3].ret);
-	EXPECT_STREQ(big[1], rd[3].buf);
+	small_then_big(_metadata, fd, big[1], &rd[2], &rd[3]);
 
 	MPMC_STATS(fd, &st);
 	EXPECT_EQ(0U, st.queued_msgs);

@@ -114,26 +114,19 @@ static const char *const err_names[NERRS] = {
 /* Count a read/write result by kind; returns 1 if a message moved. */
 static int tally(struct worker *w, ssize_t ret)
 {
+	/* The errno of each kind from 2 ("EFAULT") on; 8 is any other. */
+	static const int kind_errno[] = {
+		0, 0, EFAULT, EBADF, EAGAIN, EPIPE, EMSGSIZE, EINTR,
+	};
 	int k;
 
 	if (ret > 0)
 		k = 0;
 	else if (ret == 0)
 		k = 1;
-	else if (errno == EFAULT)
-		k = 2;
-	else if (errno == EBADF)
-		k = 3;
-	else if (errno == EAGAIN)
-		k = 4;
-	else if (errno == EPIPE)
-		k = 5;
-	else if (errno == EMSGSIZE)
-		k = 6;
-	else if (errno == EINTR)
-		k = 7;
 	else
-		k = 8;
+		for (k = 2; k < 8 && errno != kind_errno[k]; k++)
+			;
 	w->errs[k]++;
 	return !k;
 }
@@ -178,17 +171,19 @@ static void check_stats(int fd)
 
 	if (ioctl(fd, MPMC_IOC_GET_STATS, &st))
 		return;
-	if (st.total_received + st.queued_msgs > st.total_sent)
+	if (st.total_received + st.queued_msgs + st.total_dropped >
+	    st.total_sent)
 		note_incoherent("received %llu + queued %llu > sent %llu",
 				st.total_received, st.queued_msgs, st.total_sent);
 	if (!st.queued_msgs != !st.queued_bytes ||
 	    st.queued_bytes > (unsigned long long)st.queued_msgs * st.max_msg_size)
 		note_incoherent("queued %llu msgs %llu bytes, max_msg_size %llu",
 				st.queued_msgs, st.queued_bytes, st.max_msg_size);
-	if (st.shutdown & ~MPMC_SHUT_RDWR || st.reserved[0] || st.reserved[3])
+	if (st.shutdown & ~MPMC_SHUT_RDWR || st.reserved[0] || st.reserved[2])
 		note_incoherent("shutdown %llu reserved %llu %llu", st.shutdown,
-				st.reserved[0], st.reserved[3]);
-	if (!st.capacity || !st.max_msg_size)
+				st.reserved[0], st.reserved[2]);
+	/* Capacity 0 is a rendezvous channel. */
+	if (!st.max_msg_size)
 		note_incoherent("capacity %llu max_msg_size %llu %llu",
 				st.capacity, st.max_msg_size, 0);
 }

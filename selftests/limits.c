@@ -262,67 +262,85 @@ static int steal(pid_t owner, int fd)
 	return bad;
 }
 
-TEST(cannot_reach_another_users_channel)
+/* The child of cannot_reach_another_users_channel: steal() @fd, closed. */
+static int steal_closed(int fd)
 {
-	struct mpmc_stats st;
-	char buf[16];
-	pid_t pid;
+	/* Not given: the fd is closed before dropping root. */
+	close(fd);
+	return steal(getppid(), fd);
+}
+
+/* The child of given_channel_works_after_dropping_root. */
+static int send_given(int fd)
+{
+	struct mpmc_endpoint ep = { .roles = MPMC_ROLE_SEND };
+	int efd;
+
+	if (drop_privileges())
+		return 1;
+	efd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+	if (efd < 0)
+		return 2;
+	if (write(efd, "given", 5) != 5)
+		return 3;
+	return 0;
+}
+
+/*
+ * As root (else the test is skipped: -1), a non-blocking channel with
+ * @msg queued unless it is NULL. Return: its fd.
+ */
+static int root_chan(struct __test_metadata *_metadata, const char *msg)
+{
 	int fd;
 
 	if (geteuid() != 0)
-		SKIP(return, "needs root to switch to uid %d", NOBODY);
+		SKIP(return -1, "needs root to switch to uid %d", NOBODY);
 	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(6, write(fd, "secret", 6));
+	if (msg)
+		ASSERT_EQ((ssize_t)strlen(msg), write(fd, msg, strlen(msg)));
+	return fd;
+}
 
-	pid = fork();
+/* Run @child(@fd) in a child process. Return: child_status(). */
+static int run_child(struct __test_metadata *_metadata, int fd,
+		     int (*child)(int fd))
+{
+	pid_t pid = fork();
+
 	ASSERT_LE(0, pid);
-	if (!pid) {
-		/* Not given: the fd is closed before dropping root. */
-		int copy = fd;
+	if (!pid)
+		_exit(child(fd));
+	return child_status(pid);
+}
 
-		close(fd);
-		_exit(steal(getppid(), copy));
-	}
-	EXPECT_EQ(0, child_status(pid)) {
+TEST(cannot_reach_another_users_channel)
+{
+	char buf[16];
+	int fd = root_chan(_metadata, "secret");
+
+	if (fd < 0)
+		return;
+	EXPECT_EQ(0, run_child(_metadata, fd, steal_closed)) {
 		TH_LOG("0x1 /proc/PID/fd O_RDWR, 0x2 O_RDONLY, 0x4 fdinfo, 0x8 pidfd_getfd, 0x80 setuid");
 	}
 
 	/* Untouched. */
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(0ULL, st.total_received);
-	EXPECT_FILES(st, 1U, 1U);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_received, 0),
+		     STAT_FILES(1, 1));
 	CHECK_READ(fd, buf, "secret");
 	close(fd);
 }
 
 TEST(given_channel_works_after_dropping_root)
 {
-	struct mpmc_endpoint ep = { .roles = MPMC_ROLE_SEND };
 	char buf[16];
-	pid_t pid;
-	int fd;
+	int fd = root_chan(_metadata, NULL);
 
-	if (geteuid() != 0)
-		SKIP(return, "needs root to switch to uid %d", NOBODY);
-	fd = mpmc_test_open(O_RDWR | O_NONBLOCK);
-	ASSERT_LE(0, fd);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (!pid) {
-		int efd;
-
-		if (drop_privileges())
-			_exit(1);
-		efd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-		if (efd < 0)
-			_exit(2);
-		if (write(efd, "given", 5) != 5)
-			_exit(3);
-		_exit(0);
-	}
-	EXPECT_EQ(0, child_status(pid));
+	if (fd < 0)
+		return;
+	EXPECT_EQ(0, run_child(_metadata, fd, send_given));
 	CHECK_READ(fd, buf, "given");
 	close(fd);
 }
@@ -353,6 +371,18 @@ static bool has_word(const char *path, const char *word)
 	return false;
 }
 
+/* Write (@wr) or read @n messages of @size bytes from @buf; false on error. */
+static bool move_all(int fd, char *buf, __u32 size, __u32 n, bool wr)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		if ((wr ? write(fd, buf, size) : read(fd, buf, size)) !=
+		    (ssize_t)size)
+			return false;
+	return true;
+}
+
 /* The child's side: step by step, told to go on through a pipe. */
 enum { STEP_OPEN = 'A', STEP_FULL, STEP_DRAINED, STEP_FULL2, STEP_CLOSED };
 
@@ -360,7 +390,6 @@ static void memcg_child(int go, int done, __u32 cap, __u32 size)
 {
 	char *buf = malloc(size);
 	char c;
-	__u32 i;
 	int fd;
 
 #define STEP(x) do {							\
@@ -376,17 +405,14 @@ static void memcg_child(int go, int done, __u32 cap, __u32 size)
 	if (fd < 0 || set_cfg(fd, cap, size))
 		_exit(92);
 	STEP(STEP_OPEN);
-	for (i = 0; i < cap; i++)
-		if (write(fd, buf, size) != (ssize_t)size)
-			_exit(93);
+	if (!move_all(fd, buf, size, cap, true))
+		_exit(93);
 	STEP(STEP_FULL);
-	for (i = 0; i < cap; i++)
-		if (read(fd, buf, size) != (ssize_t)size)
-			_exit(94);
+	if (!move_all(fd, buf, size, cap, false))
+		_exit(94);
 	STEP(STEP_DRAINED);
-	for (i = 0; i < cap; i++)
-		if (write(fd, buf, size) != (ssize_t)size)
-			_exit(95);
+	if (!move_all(fd, buf, size, cap, true))
+		_exit(95);
 	STEP(STEP_FULL2);
 	close(fd);
 	STEP(STEP_CLOSED);

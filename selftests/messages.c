@@ -68,9 +68,18 @@ static bool check_msg(const char *buf, ssize_t len, unsigned int seq)
 	return len == (ssize_t)wl && !memcmp(buf, want, wl);
 }
 
+/*
+ * Nothing was received from @fd: @msgs messages of @bytes bytes in all are
+ * queued, the next @next bytes long.
+ */
+#define EXPECT_KEPT(fd, next, msgs, bytes) do {				\
+	EXPECT_EQ(next, fionread(fd));					\
+	EXPECT_STATS(fd, STAT(queued_msgs, msgs),			\
+		     STAT(queued_bytes, bytes), STAT(total_received, 0));	\
+} while (0)
+
 TEST(round_trip)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd = open_nb();
 
@@ -79,9 +88,7 @@ TEST(round_trip)
 	memset(buf, 0, sizeof(buf));
 	CHECK_READ(fd, buf, "hello");
 	EXPECT_EQ(0, buf[5]);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(queued_bytes, 0));
 	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
 	close(fd);
 }
@@ -146,15 +153,12 @@ TEST(writev_gathers_one_message)
 	struct iovec iov[4] = {
 		{ a, 2 }, { bigbuf, 0 }, { c, 4 }, { g, 3 },
 	};
-	struct mpmc_stats st;
 	char buf[64];
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(9, writev(fd, iov, 4));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(9U, st.queued_bytes);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(queued_bytes, 9));
 	EXPECT_EQ(9, fionread(fd));
 	CHECK_READ(fd, buf, "abcdefghi");
 	close(fd);
@@ -167,7 +171,6 @@ TEST(readv_scatters_one_message)
 		{ b0, 3 }, { bigbuf, 0 }, { b2, 4 }, { b3, 8 },
 	};
 	struct iovec small[2] = { { b3, 3 }, { b4, 2 } };
-	struct mpmc_stats st;
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
@@ -184,9 +187,7 @@ TEST(readv_scatters_one_message)
 	EXPECT_EQ(0, memcmp(b2, "3456", 4));
 	EXPECT_EQ(0, memcmp(b3, "789", 3));
 	EXPECT_EQ(0, b3[3]);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(2U, st.queued_bytes);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(queued_bytes, 2));
 
 	/* The second message is not merged into the first readv. */
 	memset(b3, 0, sizeof(b3));
@@ -197,7 +198,6 @@ TEST(readv_scatters_one_message)
 
 TEST(emsgsize_keeps_message)
 {
-	struct mpmc_stats st;
 	char msg[100], buf[128];
 	int fd = open_nb();
 
@@ -209,11 +209,7 @@ TEST(emsgsize_keeps_message)
 
 	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 99));
 	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 1));
-	EXPECT_EQ(100, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(103U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_KEPT(fd, 100, 2, 103);
 
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, 100));
@@ -225,24 +221,19 @@ TEST(emsgsize_keeps_message)
 TEST(write_too_long)
 {
 	struct mpmc_config cfg = { .capacity = 64, .max_msg_size = 16 };
-	struct mpmc_stats st;
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
 	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4097));
 	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, BIG));
 	EXPECT_EQ(0, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(queued_bytes, 0),
+		     STAT(total_sent, 0));
 
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 17));
 	EXPECT_ERRNO(EMSGSIZE, write(fd, bigbuf, 4096));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 0));
 	close(fd);
 }
 
@@ -291,7 +282,6 @@ TEST(zero_write)
 {
 	struct iovec iov[2] = { { bigbuf, 0 }, { bigbuf, 0 } };
 	struct mpmc_config cfg = { .capacity = 1, .max_msg_size = 16 };
-	struct mpmc_stats st;
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
@@ -299,9 +289,7 @@ TEST(zero_write)
 	EXPECT_EQ(0, write(fd, NULL, 0));
 	EXPECT_EQ(0, writev(fd, iov, 2));
 	EXPECT_EQ(0, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 0));
 
 	/* A full channel: a 0-byte write still returns 0 and does not block. */
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
@@ -309,9 +297,7 @@ TEST(zero_write)
 	arm_guard(3);
 	EXPECT_EQ(0, write(fd, bigbuf, 0));
 	alarm(0);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(1U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_sent, 1));
 	EXPECT_EQ(1, fionread(fd));
 	close(fd);
 }
@@ -319,7 +305,6 @@ TEST(zero_write)
 TEST(zero_write_after_shutdown)
 {
 	static const int how[] = { MPMC_SHUT_WR, MPMC_SHUT_RD, MPMC_SHUT_RDWR };
-	struct mpmc_stats st;
 	unsigned int i;
 
 	for (i = 0; i < 3; i++) {
@@ -333,16 +318,13 @@ TEST(zero_write_after_shutdown)
 		arm_guard(3);
 		EXPECT_EQ(0, write(fd, bigbuf, 0));
 		alarm(0);
-		MPMC_STATS(fd, &st);
-		EXPECT_EQ(0U, st.queued_msgs);
-		EXPECT_EQ(0U, st.total_sent);
+		EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 0));
 		close(fd);
 	}
 }
 
 TEST(zero_read)
 {
-	struct mpmc_stats st;
 	char buf[8];
 	int fd = mpmc_test_open(O_RDWR);
 
@@ -355,18 +337,13 @@ TEST(zero_read)
 	ASSERT_EQ(3, write(fd, "abc", 3));
 	EXPECT_EQ(0, read(fd, buf, 0));
 	EXPECT_EQ(0, read(fd, NULL, 0));
-	EXPECT_EQ(3, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(3U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_KEPT(fd, 3, 1, 3);
 	CHECK_READ(fd, buf, "abc");
 	close(fd);
 }
 
 TEST(efault_write)
 {
-	struct mpmc_stats st;
 	char buf[32];
 	void *gone = unmapped_page();
 	char *two;
@@ -385,10 +362,8 @@ TEST(efault_write)
 	memset(two, 'h', 4096);
 	EXPECT_ERRNO(EFAULT, write(fd, two + 4096 - 50, 100));
 
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(queued_bytes, 0),
+		     STAT(total_sent, 0));
 	EXPECT_EQ(0, fionread(fd));
 
 	/* The channel still works and holds only the good message. */
@@ -402,21 +377,17 @@ TEST(efault_write)
 TEST(efault_writev)
 {
 	struct iovec iov[2] = { { bigbuf, 8 }, { BAD_PTR, 8 } };
-	struct mpmc_stats st;
 	int fd = open_nb();
 
 	ASSERT_LE(0, fd);
 	EXPECT_ERRNO(EFAULT, writev(fd, iov, 2));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(queued_bytes, 0),
+		     STAT(total_sent, 0));
 	close(fd);
 }
 
 TEST(efault_read_keeps_head)
 {
-	struct mpmc_stats st;
 	char buf[32];
 	void *gone = unmapped_page();
 	int fd = open_nb();
@@ -429,27 +400,20 @@ TEST(efault_read_keeps_head)
 	EXPECT_ERRNO(EFAULT, read(fd, BAD_PTR, 4096));
 	EXPECT_ERRNO(EFAULT, read(fd, gone, 4096));
 
-	EXPECT_EQ(5, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(11U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_KEPT(fd, 5, 2, 11);
 
 	ASSERT_EQ(5, write(fd, "third", 5));
 	memset(buf, 0, sizeof(buf));
 	CHECK_READ(fd, buf, "first");
 	CHECK_READ(fd, buf, "second");
 	CHECK_READ(fd, buf, "third");
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(3U, st.total_received);
-	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(total_received, 3), STAT(queued_msgs, 0));
 	close(fd);
 }
 
 /* The copy-out succeeds for the first half and faults on the second. */
 TEST(efault_read_partial)
 {
-	struct mpmc_stats st;
 	char msg[100], buf[128];
 	char *two;
 	int fd = open_nb();
@@ -467,11 +431,7 @@ TEST(efault_read_partial)
 	ASSERT_EQ(4, write(fd, "next", 4));
 
 	EXPECT_ERRNO(EFAULT, read(fd, two + 4096 - 50, 100));
-	EXPECT_EQ(100, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(104U, st.queued_bytes);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_KEPT(fd, 100, 2, 104);
 
 	memset(buf, 0, sizeof(buf));
 	ASSERT_EQ(100, read(fd, buf, sizeof(buf)));
@@ -575,7 +535,6 @@ TEST(sizes_around_inline_limit)
 
 TEST(espipe)
 {
-	struct mpmc_stats st;
 	char buf[16];
 	int fd = open_nb();
 
@@ -585,16 +544,12 @@ TEST(espipe)
 	EXPECT_ERRNO(ESPIPE, lseek(fd, 0, SEEK_END));
 
 	EXPECT_ERRNO(ESPIPE, pwrite(fd, "abc", 3, 0));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 0));
 
 	ASSERT_EQ(3, write(fd, "abc", 3));
 	EXPECT_ERRNO(ESPIPE, pread(fd, buf, sizeof(buf), 0));
 	EXPECT_EQ(3, fionread(fd));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1), STAT(total_received, 0));
 	close(fd);
 }
 
@@ -669,7 +624,6 @@ TEST(shared_by_dup)
 
 TEST(shared_by_fork)
 {
-	struct mpmc_stats st;
 	char buf[16];
 	int status, i;
 	pid_t pid;
@@ -716,11 +670,9 @@ TEST(shared_by_fork)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
-	MPMC_STATS(fd, &st);
-	EXPECT_TOTALS(st, 0U, 4U, 4U);
 	/* The children's exits did not shut the channel down. */
-	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_FILES(st, 1U, 1U);
+	EXPECT_STATS(fd, STAT_TOTALS(0, 4, 4), STAT(shutdown, 0),
+		     STAT(send_files, 1), STAT(recv_files, 1));
 	close(fd);
 }
 

@@ -32,6 +32,14 @@ static void __attribute__((constructor)) modcycle_init(void)
 
 MOD_FIXTURE(mod, false);
 
+/* The module unloads within @ms (else log @when) and loads again. */
+#define RELOAD_WITHIN(ms, when) do {					\
+	ASSERT_EQ(0, mod_unload_within(ms)) {				\
+		TH_LOG("%s: delete_module: %s", (when), strerror(errno));	\
+	}								\
+	ASSERT_EQ(0, mod_load());					\
+} while (0)
+
 #define ASSERT_BUSY(what) do {						\
 	errno = 0;							\
 	ASSERT_EQ(-1, mod_unload()) {					\
@@ -152,10 +160,7 @@ TEST_F_TIMEOUT(mod, busy_while_io_uring_holds_a_file, 120)
 			EXPECT_EQ(-ECANCELED, cqe->res);
 		io_uring_cqe_seen(&ring, cqe);
 	}
-	ASSERT_EQ(0, mod_unload_within(5000)) {
-		TH_LOG("after the cancel: delete_module: %s", strerror(errno));
-	}
-	ASSERT_EQ(0, mod_load());
+	RELOAD_WITHIN(5000, "after the cancel");
 
 	/* 2. A registered file holds the channel; unregistering releases. */
 	fd = mpmc_test_open(O_RDWR);
@@ -164,10 +169,7 @@ TEST_F_TIMEOUT(mod, busy_while_io_uring_holds_a_file, 120)
 	close(fd);
 	ASSERT_BUSY("an io_uring registered file held the channel");
 	ASSERT_EQ(0, io_uring_unregister_files(&ring));
-	ASSERT_EQ(0, mod_unload_within(5000)) {
-		TH_LOG("after unregistering: delete_module: %s", strerror(errno));
-	}
-	ASSERT_EQ(0, mod_load());
+	RELOAD_WITHIN(5000, "after unregistering");
 
 	/* 3. Ring exit with a READ parked on a fixed file: released too. */
 	fd = mpmc_test_open(O_RDWR);
@@ -178,10 +180,7 @@ TEST_F_TIMEOUT(mod, busy_while_io_uring_holds_a_file, 120)
 	ASSERT_BUSY("a READ on a registered file held the channel");
 	io_uring_queue_exit(&ring);
 	/* Ring teardown runs from a workqueue. */
-	ASSERT_EQ(0, mod_unload_within(10000)) {
-		TH_LOG("after ring exit: delete_module: %s", strerror(errno));
-	}
-	ASSERT_EQ(0, mod_load());
+	RELOAD_WITHIN(10000, "after ring exit");
 	ASSERT_EQ(0, exercise());
 }
 

@@ -161,6 +161,46 @@ struct mpmc_stats stats_of(int fd)
 	return st;
 }
 
+/**
+ * stats_mismatches() - compare fields of stats with the values expected
+ * @st: the stats
+ * @want: the fields (STAT()) and their expected values
+ * @n: how many
+ *
+ * Each field that differs is printed as a "# " line.
+ *
+ * Return: how many of the @n fields differ.
+ */
+int stats_mismatches(const struct mpmc_stats *st,
+		     const struct stat_want *want, size_t n)
+{
+	const unsigned char *base = (const unsigned char *)st;
+	int bad = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned long long v;
+
+		if (want[i].size == sizeof(__u64)) {
+			__u64 v64;
+
+			memcpy(&v64, base + want[i].off, sizeof(v64));
+			v = v64;
+		} else {
+			__u32 v32;
+
+			memcpy(&v32, base + want[i].off, sizeof(v32));
+			v = v32;
+		}
+		if (v == want[i].val)
+			continue;
+		fprintf(stderr, "# stats.%s is %llu, expected %llu\n",
+			want[i].name, v, want[i].val);
+		bad++;
+	}
+	return bad;
+}
+
 volatile uintptr_t mpmc_bad_addr = 1;
 
 /* A page that is certainly not mapped (was, then unmapped); NULL on error. */

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,49 @@ const char *stress_check(unsigned char *buf, size_t n, size_t max,
 /* Fetch the stats of @fd's channel; aborts the test on failure. */
 #define MPMC_STATS(fd, st) \
 	ASSERT_EQ(0, ioctl((fd), MPMC_IOC_GET_STATS, (st)))
+
+/*
+ * STAT(field, value): a field of struct mpmc_stats and the value expected
+ * in it, for EXPECT_STATS(); STAT_TOTALS(queued, sent, received) stands
+ * for the three of EXPECT_TOTALS(), STAT_FILES(send, recv) for the two of
+ * EXPECT_FILES().
+ */
+struct stat_want {
+	const char *name;
+	size_t off, size;
+	unsigned long long val;
+};
+
+#define STAT(field, v) {						\
+	#field, offsetof(struct mpmc_stats, field),			\
+	sizeof(((struct mpmc_stats *)0)->field), (v)			\
+}
+#define STAT_TOTALS(queued, sent, received)				\
+	STAT(queued_msgs, queued), STAT(total_sent, sent),		\
+	STAT(total_received, received)
+#define STAT_FILES(send, recv)						\
+	STAT(send_files, send), STAT(recv_files, recv)
+
+int stats_mismatches(const struct mpmc_stats *st,
+		     const struct stat_want *want, size_t n);
+
+/*
+ * Expect each field of the STAT()s that follow to hold its value in the
+ * stats @st: EXPECT_EQ(value, st.field) each.
+ */
+#define EXPECT_STATS_OF(st, ...) do {					\
+	const struct stat_want want_[] = { __VA_ARGS__ };		\
+									\
+	EXPECT_EQ(0, stats_mismatches(&(st), want_, ARRAY_SIZE(want_)));	\
+} while (0)
+
+/* The same of the stats of @fd's channel, fetched with MPMC_STATS(). */
+#define EXPECT_STATS(fd, ...) do {					\
+	struct mpmc_stats st_;						\
+									\
+	MPMC_STATS((fd), &st_);						\
+	EXPECT_STATS_OF(st_, __VA_ARGS__);				\
+} while (0)
 
 /* @expr fails: it returns -1 with errno @e. */
 #define EXPECT_ERRNO(e, expr) do {					\

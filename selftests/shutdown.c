@@ -87,26 +87,62 @@ static int set_nonblock(int fd, bool on)
 	return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 }
 
-/* ------------------------------------------------------------------ */
-/* MPMC_IOC_SHUTDOWN                                                   */
+/*
+ * A channel holding @n messages "m0", "m1"... and then shut down @how.
+ * Return: its fd.
+ */
+static int shut_with(struct __test_metadata *_metadata, int n,
+		     unsigned long how)
+{
+	char msg[8];
+	int fd, i;
+
+	fd = mpmc_test_open(O_RDWR);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg), "m%d", i);
+		ASSERT_EQ(0, write_str(fd, msg));
+	}
+	ASSERT_EQ(0, shut(fd, how));
+	return fd;
+}
+
+/*
+ * Put @op to sleep: a reader on an empty channel, or with @writer, a
+ * writer of "b" behind "a" on a full one (with SIGPIPE's default
+ * disposition); shut the channel down @how, which wakes @op: the reader
+ * with EOF, the writer with EPIPE. Return: the channel.
+ */
+static int shut_wakes(struct __test_metadata *_metadata, struct op *op,
+		      bool writer, unsigned long how)
+{
+	int fd;
+
+	if (writer) {
+		ASSERT_EQ(0, default_sigpipe());
+		fd = blocked_writer(op, "a", "b");
+	} else {
+		fd = blocked_reader(op, OP_BUF);
+	}
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, shut(fd, how));
+	ASSERT_EQ(0, op_join(op));
+	if (writer) {
+		EXPECT_OP_ERR(*op, EPIPE);
+	} else {
+		EXPECT_EQ(0, op->ret);
+	}
+	return fd;
+}
 
 TEST(shut_wr_epipe_then_drain_then_eof)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd, i, n;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "m0"));
-	ASSERT_EQ(0, write_str(fd, "m1"));
-	ASSERT_EQ(0, write_str(fd, "m2"));
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
-	EXPECT_EQ(3, st.queued_msgs);
+	fd = shut_with(_metadata, 3, MPMC_SHUT_WR);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_WR), STAT(queued_msgs, 3));
 
 	/* EPIPE, and no SIGPIPE: default disposition would kill us here. */
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
@@ -115,10 +151,7 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	EXPECT_FALSE(sigpipe_pending());
 	ASSERT_EQ(0, block_sigpipe(false));
 	EXPECT_EQ(0, write(fd, "", 0));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(3, st.queued_msgs);
-	EXPECT_EQ(3, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 3), STAT(total_sent, 3));
 
 	/* Queued messages still drain, in order. */
 	for (i = 0; i < 3; i++) {
@@ -137,49 +170,30 @@ TEST(shut_wr_epipe_then_drain_then_eof)
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	EXPECT_ERRNO(EPIPE, write(fd, "z", 1));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(3, st.total_received);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_STATS(fd, STAT(total_sent, 3), STAT(total_received, 3),
+		     STAT(shutdown, MPMC_SHUT_WR));
 	close(fd);
 }
 
 TEST(shut_wr_wakes_blocked_reader)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	int fd;
 
-	fd = blocked_reader(&rd, OP_BUF);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(0, rd.ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_EQ(0, st.total_received);
+	fd = shut_wakes(_metadata, &rd, false, MPMC_SHUT_WR);
+	EXPECT_STATS(fd, STAT(blocked_receivers, 0), STAT(total_received, 0));
 	close(fd);
 }
 
 TEST(shut_wr_wakes_blocked_writer)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	struct op wr;
 	int fd;
 
-	ASSERT_EQ(0, default_sigpipe());
-	fd = blocked_writer(&wr, "a", "b");
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_OP_ERR(wr, EPIPE);
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(1, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
+	fd = shut_wakes(_metadata, &wr, true, MPMC_SHUT_WR);
+	EXPECT_STATS(fd, STAT(blocked_senders, 0), STAT(queued_msgs, 1),
+		     STAT(total_sent, 1));
 	CHECK_READ_STR(fd, buf, "a");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	close(fd);
@@ -187,24 +201,14 @@ TEST(shut_wr_wakes_blocked_writer)
 
 TEST(shut_rd_discards_and_refuses)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd, n;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "m0"));
-	ASSERT_EQ(0, write_str(fd, "m1"));
-	ASSERT_EQ(0, write_str(fd, "m2"));
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(0, st.queued_bytes);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(0, st.total_received);
+	fd = shut_with(_metadata, 3, MPMC_SHUT_RD);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_RD), STAT(queued_msgs, 0),
+		     STAT(queued_bytes, 0), STAT(total_sent, 3),
+		     STAT(total_received, 0));
 	ASSERT_EQ(0, ioctl(fd, FIONREAD, &n));
 	EXPECT_EQ(0, n);
 
@@ -215,63 +219,40 @@ TEST(shut_rd_discards_and_refuses)
 	ASSERT_EQ(0, set_nonblock(fd, true));
 	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
-
-	MPMC_STATS(fd, &st);
-	EXPECT_TOTALS(st, 0, 3, 0);
+	EXPECT_STATS(fd, STAT_TOTALS(0, 3, 0));
 	close(fd);
 }
 
 TEST(shut_rd_wakes_blocked_writer)
 {
-	struct mpmc_stats st;
 	struct op wr;
 	int fd;
 
-	ASSERT_EQ(0, default_sigpipe());
-	fd = blocked_writer(&wr, "a", "b");
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
-	ASSERT_EQ(0, op_join(&wr));
-	EXPECT_OP_ERR(wr, EPIPE);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(1, st.total_sent);
+	fd = shut_wakes(_metadata, &wr, true, MPMC_SHUT_RD);
+	EXPECT_STATS(fd, STAT(blocked_senders, 0), STAT(queued_msgs, 0),
+		     STAT(total_sent, 1));
 	close(fd);
 }
 
 TEST(shut_rd_wakes_blocked_reader)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	int fd;
 
-	fd = blocked_reader(&rd, OP_BUF);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
-	ASSERT_EQ(0, op_join(&rd));
-	EXPECT_EQ(0, rd.ret);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.blocked_receivers);
+	fd = shut_wakes(_metadata, &rd, false, MPMC_SHUT_RD);
+	EXPECT_STATS(fd, STAT(blocked_receivers, 0));
 	close(fd);
 }
 
 TEST(shut_rdwr_does_both)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "m0"));
-	ASSERT_EQ(0, write_str(fd, "m1"));
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RDWR));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(0, st.queued_bytes);
+	fd = shut_with(_metadata, 2, MPMC_SHUT_RDWR);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_RDWR), STAT(queued_msgs, 0),
+		     STAT(queued_bytes, 0));
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
@@ -280,24 +261,16 @@ TEST(shut_rdwr_does_both)
 
 TEST(shutdown_repeat_is_noop)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd;
 
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "m0"));
-	ASSERT_EQ(0, write_str(fd, "m1"));
+	fd = shut_with(_metadata, 2, MPMC_SHUT_WR);
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
-	EXPECT_EQ(2, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_WR), STAT(queued_msgs, 2));
 
 	CHECK_READ_STR(fd, buf, "m0");
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(queued_msgs, 1));
 	CHECK_READ_STR(fd, buf, "m1");
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
 
@@ -305,10 +278,8 @@ TEST(shutdown_repeat_is_noop)
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RD));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_RDWR));
 	ASSERT_EQ(0, shut(fd, MPMC_SHUT_WR));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
-	EXPECT_EQ(2, st.total_sent);
-	EXPECT_EQ(2, st.total_received);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_RDWR), STAT(total_sent, 2),
+		     STAT(total_received, 2));
 	close(fd);
 }
 
@@ -317,7 +288,6 @@ TEST(shutdown_bad_argument)
 	static const unsigned long bad[] = {
 		0, 4, 5, 7, 8, 0x100000002UL, 0x100000001UL, 0x80000002UL, ~0UL,
 	};
-	struct mpmc_stats st;
 	char buf[64];
 	unsigned int i;
 	int fd;
@@ -331,35 +301,38 @@ TEST(shutdown_bad_argument)
 		}
 		EXPECT_EQ(EINVAL, errno);
 	}
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.shutdown);
-	EXPECT_EQ(1, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(shutdown, 0), STAT(queued_msgs, 1));
 	ASSERT_EQ(0, write_str(fd, "more"));
 	CHECK_READ_STR(fd, buf, "keep");
 	CHECK_READ_STR(fd, buf, "more");
 	close(fd);
 }
 
+/* A send-only and a receive-only endpoint of @fd, with @flags. */
+static void new_tx_rx(struct __test_metadata *_metadata, int fd, int flags,
+		      int *tx, int *rx)
+{
+	*tx = new_ep_exact(fd, MPMC_ROLE_SEND, flags);
+	ASSERT_LE(0, *tx);
+	*rx = new_ep_exact(fd, MPMC_ROLE_RECV, flags);
+	ASSERT_LE(0, *rx);
+}
+
 TEST(shutdown_from_any_endpoint)
 {
-	struct mpmc_stats st;
 	int fd, rx, tx;
 
 	ASSERT_EQ(0, default_sigpipe());
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
-	ASSERT_LE(0, rx);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
-	ASSERT_LE(0, tx);
+	new_tx_rx(_metadata, fd, O_CLOEXEC, &tx, &rx);
 
 	/* A receive-only file may close the sending side, and vice versa. */
 	ASSERT_EQ(0, shut(rx, MPMC_SHUT_WR));
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_ERRNO(EPIPE, write(tx, "x", 1));
 	ASSERT_EQ(0, shut(tx, MPMC_SHUT_RD));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_RDWR, st.shutdown);
+	EXPECT_STATS(fd, STAT(shutdown, MPMC_SHUT_RDWR));
 	close(tx);
 	close(rx);
 	close(fd);
@@ -368,72 +341,66 @@ TEST(shutdown_from_any_endpoint)
 /* ------------------------------------------------------------------ */
 /* Endpoints                                                           */
 
-TEST(endpoint_send_only)
+/*
+ * Open a channel and an endpoint of it with @roles: the endpoint's access
+ * mode is @acc, and the channel counts one more sending file (two) if the
+ * endpoint sends, one more receiving file if it receives.
+ * Return: the channel; the endpoint in *@ep.
+ */
+static int open_with_ep(struct __test_metadata *_metadata, __u32 roles,
+			int acc, int *ep)
 {
-	struct mpmc_stats st;
-	char buf[64];
-	int fd, tx;
+	int fd;
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
-	ASSERT_LE(0, tx);
-	EXPECT_EQ(O_WRONLY, fcntl(tx, F_GETFL) & O_ACCMODE);
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 2, 1);
+	*ep = new_ep_exact(fd, roles, 0);
+	ASSERT_LE(0, *ep);
+	EXPECT_EQ(acc, fcntl(*ep, F_GETFL) & O_ACCMODE);
+	EXPECT_STATS(fd, STAT(send_files, 1 + !!(roles & MPMC_ROLE_SEND)),
+		     STAT(recv_files, 1 + !!(roles & MPMC_ROLE_RECV)));
+	return fd;
+}
 
+TEST(endpoint_send_only)
+{
+	char buf[64];
+	int fd, tx;
+
+	fd = open_with_ep(_metadata, MPMC_ROLE_SEND, O_WRONLY, &tx);
 	EXPECT_ERRNO(EBADF, read(tx, buf, sizeof(buf)));
 	ASSERT_EQ(0, write_str(tx, "via tx"));
 	CHECK_READ_STR(fd, buf, "via tx");
 
 	close(tx);
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 1, 1);
-	EXPECT_EQ(0, st.shutdown);
+	EXPECT_STATS(fd, STAT(send_files, 1), STAT(recv_files, 1),
+		     STAT(shutdown, 0));
 	close(fd);
 }
 
 TEST(endpoint_recv_only)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd, rx;
 
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
-	ASSERT_LE(0, rx);
-	EXPECT_EQ(O_RDONLY, fcntl(rx, F_GETFL) & O_ACCMODE);
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 1, 2);
-
+	fd = open_with_ep(_metadata, MPMC_ROLE_RECV, O_RDONLY, &rx);
 	EXPECT_ERRNO(EBADF, write(rx, "x", 1));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0));
 	ASSERT_EQ(0, write_str(fd, "to rx"));
 	CHECK_READ_STR(rx, buf, "to rx");
 
 	close(rx);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(1, st.recv_files);
-	EXPECT_EQ(0, st.shutdown);
+	EXPECT_STATS(fd, STAT(recv_files, 1), STAT(shutdown, 0));
 	close(fd);
 }
 
 TEST(endpoint_both_roles)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd, ep;
 
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	ep = new_ep_exact(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
-	ASSERT_LE(0, ep);
-	EXPECT_EQ(O_RDWR, fcntl(ep, F_GETFL) & O_ACCMODE);
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 2, 2);
-
+	fd = open_with_ep(_metadata, MPMC_ROLE_SEND | MPMC_ROLE_RECV, O_RDWR,
+			  &ep);
 	ASSERT_EQ(0, write_str(ep, "one"));
 	ASSERT_EQ(0, write_str(fd, "two"));
 	CHECK_READ_STR(fd, buf, "one");
@@ -441,9 +408,8 @@ TEST(endpoint_both_roles)
 
 	/* The original can go; the endpoint keeps the channel whole. */
 	close(fd);
-	MPMC_STATS(ep, &st);
-	EXPECT_FILES(st, 1, 1);
-	EXPECT_EQ(0, st.shutdown);
+	EXPECT_STATS(ep, STAT(send_files, 1), STAT(recv_files, 1),
+		     STAT(shutdown, 0));
 	ASSERT_EQ(0, write_str(ep, "three"));
 	CHECK_READ_STR(ep, buf, "three");
 	close(ep);
@@ -510,7 +476,6 @@ TEST(endpoint_invalid)
 		{ .roles = MPMC_ROLE_SEND, .reserved = 1ULL << 63 },
 	};
 	struct mpmc_endpoint ep;
-	struct mpmc_stats st;
 	unsigned int i;
 	int fd, probe, probe2;
 
@@ -529,8 +494,7 @@ TEST(endpoint_invalid)
 		EXPECT_EQ(EINVAL, errno);
 	}
 	/* Nothing was created: no file counted, no descriptor used. */
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 1, 1);
+	EXPECT_STATS(fd, STAT(send_files, 1), STAT(recv_files, 1));
 	probe2 = dup(fd);
 	ASSERT_LE(0, probe2);
 	EXPECT_EQ(probe, probe2);
@@ -540,22 +504,17 @@ TEST(endpoint_invalid)
 
 TEST(endpoint_role_not_held)
 {
-	struct mpmc_stats st;
 	int fd, rx, tx, ep;
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
-	ASSERT_LE(0, rx);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
-	ASSERT_LE(0, tx);
+	new_tx_rx(_metadata, fd, 0, &tx, &rx);
 
 	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND, 0));
 	EXPECT_ERRNO(EPERM, new_ep_exact(rx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
 	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_RECV, 0));
 	EXPECT_ERRNO(EPERM, new_ep_exact(tx, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0));
-	MPMC_STATS(fd, &st);
-	EXPECT_FILES(st, 2, 2);
+	EXPECT_STATS(fd, STAT(send_files, 2), STAT(recv_files, 2));
 
 	/* The roles a file has can be handed on. */
 	ep = new_ep_exact(rx, MPMC_ROLE_RECV, 0);
@@ -571,18 +530,32 @@ TEST(endpoint_role_not_held)
 	close(fd);
 }
 
-TEST(open_rdonly_is_born_eof)
+/*
+ * Open a channel in @mode: it is born shut down @how (its other direction
+ * open), with one sending file if it is O_WRONLY, one receiving file if it
+ * is O_RDONLY. Return: its fd.
+ */
+static int open_born_shut(struct __test_metadata *_metadata, int mode,
+			  __u32 how)
 {
 	struct mpmc_stats st;
+	int fd;
+
+	fd = mpmc_test_open(mode);
+	ASSERT_LE(0, fd);
+	MPMC_STATS(fd, &st);
+	EXPECT_EQ(how, st.shutdown & how);
+	EXPECT_EQ(0, st.shutdown & (MPMC_SHUT_RDWR & ~how));
+	EXPECT_FILES(st, mode == O_WRONLY, mode == O_RDONLY);
+	return fd;
+}
+
+TEST(open_rdonly_is_born_eof)
+{
 	char buf[64];
 	int fd;
 
-	fd = mpmc_test_open(O_RDONLY);
-	ASSERT_LE(0, fd);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown & MPMC_SHUT_WR);
-	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_RD);
-	EXPECT_FILES(st, 0, 1);
+	fd = open_born_shut(_metadata, O_RDONLY, MPMC_SHUT_WR);
 
 	/* No sender can ever exist: EOF at once. */
 	EXPECT_EQ(0, read_str(fd, buf, sizeof(buf)));
@@ -596,25 +569,17 @@ TEST(open_rdonly_is_born_eof)
 
 TEST(open_wronly_is_born_epipe)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd;
 
 	ASSERT_EQ(0, default_sigpipe());
-	fd = mpmc_test_open(O_WRONLY);
-	ASSERT_LE(0, fd);
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown & MPMC_SHUT_RD);
-	EXPECT_EQ(0, st.shutdown & MPMC_SHUT_WR);
-	EXPECT_FILES(st, 1, 0);
+	fd = open_born_shut(_metadata, O_WRONLY, MPMC_SHUT_RD);
 
 	EXPECT_ERRNO(EPIPE, write(fd, "x", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	EXPECT_ERRNO(EBADF, read(fd, buf, sizeof(buf)));
 	EXPECT_ERRNO(EPERM, new_ep_exact(fd, MPMC_ROLE_RECV, 0));
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(0, st.total_sent);
+	EXPECT_STATS(fd, STAT(queued_msgs, 0), STAT(total_sent, 0));
 	close(fd);
 }
 
@@ -623,31 +588,24 @@ TEST(open_wronly_is_born_epipe)
 
 TEST(last_sender_close_drains_then_eof)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int fd, tx, rx;
 
 	fd = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, 0);
-	ASSERT_LE(0, tx);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, 0);
-	ASSERT_LE(0, rx);
+	new_tx_rx(_metadata, fd, 0, &tx, &rx);
 	ASSERT_EQ(0, write_str(fd, "a"));
 
 	/* A sender is left (tx): no shutdown yet. */
 	close(fd);
-	MPMC_STATS(rx, &st);
-	EXPECT_FILES(st, 1, 1);
-	EXPECT_EQ(0, st.shutdown);
+	EXPECT_STATS(rx, STAT(send_files, 1), STAT(recv_files, 1),
+		     STAT(shutdown, 0));
 	ASSERT_EQ(0, write_str(tx, "b"));
 
 	/* The last sender goes. */
 	close(tx);
-	MPMC_STATS(rx, &st);
-	EXPECT_FILES(st, 0, 1);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
-	EXPECT_EQ(2, st.queued_msgs);
+	EXPECT_STATS(rx, STAT(send_files, 0), STAT(recv_files, 1),
+		     STAT(shutdown, MPMC_SHUT_WR), STAT(queued_msgs, 2));
 
 	CHECK_READ_STR(rx, buf, "a");
 	CHECK_READ_STR(rx, buf, "b");
@@ -658,7 +616,6 @@ TEST(last_sender_close_drains_then_eof)
 
 TEST(last_sender_close_wakes_reader)
 {
-	struct mpmc_stats st;
 	struct op rd;
 	int fd, rx;
 
@@ -671,15 +628,13 @@ TEST(last_sender_close_wakes_reader)
 	close(fd);
 	ASSERT_EQ(0, op_join(&rd));
 	EXPECT_EQ(0, rd.ret);
-	MPMC_STATS(rx, &st);
-	EXPECT_EQ(0, st.blocked_receivers);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
+	EXPECT_STATS(rx, STAT(blocked_receivers, 0),
+		     STAT(shutdown, MPMC_SHUT_WR));
 	close(rx);
 }
 
 TEST(last_receiver_close_epipe)
 {
-	struct mpmc_stats st;
 	struct op wr;
 	int fd, tx;
 
@@ -695,13 +650,9 @@ TEST(last_receiver_close_epipe)
 	close(fd);
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_OP_ERR(wr, EPIPE);
-
-	MPMC_STATS(tx, &st);
-	EXPECT_EQ(0, st.recv_files);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(MPMC_SHUT_RD, st.shutdown);
-	EXPECT_EQ(0, st.queued_msgs);
-	EXPECT_EQ(0, st.blocked_senders);
+	EXPECT_STATS(tx, STAT(recv_files, 0), STAT(send_files, 1),
+		     STAT(shutdown, MPMC_SHUT_RD), STAT(queued_msgs, 0),
+		     STAT(blocked_senders, 0));
 	EXPECT_ERRNO(EPIPE, write(tx, "c", 1));
 	EXPECT_FALSE(sigpipe_pending());
 	close(tx);
@@ -709,40 +660,62 @@ TEST(last_receiver_close_epipe)
 
 #define NPROD_MSGS 5
 
-TEST(producer_exit_gives_eof)
+/*
+ * A channel of capacity @cap (0: the defaults) with a send-only (*@tx)
+ * and a receive-only endpoint (*@rx), both O_CLOEXEC, and a child that
+ * writes "msg 0", "msg 1"... @n messages to *@tx and exits with @code (1
+ * if a write fails). The parent keeps only *@rx. Return: the child's pid.
+ */
+static pid_t fork_producer(struct __test_metadata *_metadata, __u32 cap,
+			   int n, int code, int *tx, int *rx)
 {
-	char buf[64], want[32];
-	int fd, tx, rx, i, status;
+	char msg[32];
 	pid_t pid;
+	int fd, i;
 
-	fd = mpmc_test_open(O_RDWR);
+	fd = cap ? mpmc_test_open_cfg(cap, 64) : mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, fd);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
-	ASSERT_LE(0, tx);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
-	ASSERT_LE(0, rx);
+	new_tx_rx(_metadata, fd, O_CLOEXEC, tx, rx);
 	close(fd);
 
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		alarm(20);	/* never outlive the test on a hang */
-		close(rx);
-		for (i = 0; i < NPROD_MSGS; i++) {
-			snprintf(want, sizeof(want), "msg %d", i);
-			if (write_str(tx, want))
+		close(*rx);
+		for (i = 0; i < n; i++) {
+			snprintf(msg, sizeof(msg), "msg %d", i);
+			if (write_str(*tx, msg))
 				_exit(1);
 		}
-		_exit(0);
+		_exit(code);
 	}
-	close(tx);
+	close(*tx);
+	return pid;
+}
 
-	for (i = 0; i < NPROD_MSGS; i++) {
+/* Read "msg 0", "msg 1"... @n messages from @rx, then EOF. */
+static void drain_to_eof(struct __test_metadata *_metadata, int rx, int n)
+{
+	char buf[64], want[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
 		snprintf(want, sizeof(want), "msg %d", i);
 		ASSERT_EQ((ssize_t)strlen(want), read_str(rx, buf, sizeof(buf)));
 		EXPECT_STREQ(want, buf);
 	}
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+}
+
+TEST(producer_exit_gives_eof)
+{
+	int tx, rx, status;
+	char buf[64];
+	pid_t pid;
+
+	pid = fork_producer(_metadata, 0, NPROD_MSGS, 0, &tx, &rx);
+	drain_to_eof(_metadata, rx, NPROD_MSGS);
 	ASSERT_EQ(0, wait_child(pid, &status));
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
@@ -752,101 +725,75 @@ TEST(producer_exit_gives_eof)
 
 TEST(producer_killed_gives_eof)
 {
-	struct mpmc_stats st;
-	char buf[64], want[32];
-	int fd, tx, rx, i, status;
+	int tx, rx, status;
+	char buf[64];
 	pid_t pid;
 
-	fd = mpmc_test_open_cfg(3, 64);
-	ASSERT_LE(0, fd);
-	tx = new_ep_exact(fd, MPMC_ROLE_SEND, O_CLOEXEC);
-	ASSERT_LE(0, tx);
-	rx = new_ep_exact(fd, MPMC_ROLE_RECV, O_CLOEXEC);
-	ASSERT_LE(0, rx);
-	close(fd);
-
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		alarm(20);	/* never outlive the test on a hang */
-		close(rx);
-		/* The fourth write blocks: the child dies asleep in it. */
-		for (i = 0; i < 4; i++) {
-			snprintf(want, sizeof(want), "msg %d", i);
-			if (write_str(tx, want))
-				_exit(1);
-		}
-		_exit(2);
-	}
-	close(tx);
-
+	/* The fourth write blocks: the child dies asleep in it. */
+	pid = fork_producer(_metadata, 3, 4, 2, &tx, &rx);
 	ASSERT_EQ(0, wait_blocked(rx, false, 1));
-	MPMC_STATS(rx, &st);
-	EXPECT_EQ(1, st.send_files);
-	EXPECT_EQ(3, st.queued_msgs);
-	EXPECT_EQ(0, st.shutdown);
+	EXPECT_STATS(rx, STAT(send_files, 1), STAT(queued_msgs, 3),
+		     STAT(shutdown, 0));
 	ASSERT_EQ(0, kill(pid, SIGKILL));
 	ASSERT_EQ(0, wait_child(pid, &status));
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
 
-	MPMC_STATS(rx, &st);
-	EXPECT_EQ(0, st.send_files);
-	EXPECT_EQ(0, st.blocked_senders);
-	EXPECT_EQ(MPMC_SHUT_WR, st.shutdown);
-	EXPECT_EQ(3, st.total_sent);
-	EXPECT_EQ(3, st.queued_msgs);
-	for (i = 0; i < 3; i++) {
-		snprintf(want, sizeof(want), "msg %d", i);
-		ASSERT_EQ((ssize_t)strlen(want), read_str(rx, buf, sizeof(buf)));
-		EXPECT_STREQ(want, buf);
-	}
-	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
+	EXPECT_STATS(rx, STAT(send_files, 0), STAT(blocked_senders, 0),
+		     STAT(shutdown, MPMC_SHUT_WR), STAT(total_sent, 3),
+		     STAT(queued_msgs, 3));
+	drain_to_eof(_metadata, rx, 3);
 	EXPECT_EQ(0, read_str(rx, buf, sizeof(buf)));
 	close(rx);
 }
 
-static int send_fd(int sock, int fd)
-{
-	char c = 'F';
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+/* A message of one byte with room for one SCM_RIGHTS descriptor. */
+struct fd_msg {
+	char c;
+	struct iovec iov;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *cm;
+	struct msghdr msg;
+};
 
-	memset(&u, 0, sizeof(u));
-	cm = CMSG_FIRSTHDR(&msg);
+static void fd_msg_init(struct fd_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->c = 'F';
+	m->iov.iov_base = &m->c;
+	m->iov.iov_len = 1;
+	m->msg.msg_iov = &m->iov;
+	m->msg.msg_iovlen = 1;
+	m->msg.msg_control = m->u.buf;
+	m->msg.msg_controllen = sizeof(m->u.buf);
+}
+
+static int send_fd(int sock, int fd)
+{
+	struct cmsghdr *cm;
+	struct fd_msg m;
+
+	fd_msg_init(&m);
+	cm = CMSG_FIRSTHDR(&m.msg);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+	return sendmsg(sock, &m.msg, 0) == 1 ? 0 : -1;
 }
 
 static int recv_fd(int sock)
 {
-	char c;
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
 	struct cmsghdr *cm;
+	struct fd_msg m;
 	int fd;
 
-	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != 1)
+	fd_msg_init(&m);
+	if (recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC) != 1)
 		return -1;
-	cm = CMSG_FIRSTHDR(&msg);
+	cm = CMSG_FIRSTHDR(&m.msg);
 	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 		return -1;
 	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
@@ -855,7 +802,6 @@ static int recv_fd(int sock)
 
 TEST(scm_rights_passes_channel)
 {
-	struct mpmc_stats st;
 	char buf[64];
 	int sv[2], fd, status;
 	pid_t pid;
@@ -893,10 +839,8 @@ TEST(scm_rights_passes_channel)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 
 	CHECK_READ_STR(fd, buf, "pong");
-	MPMC_STATS(fd, &st);
-	EXPECT_EQ(2, st.total_sent);
-	EXPECT_EQ(2, st.total_received);
-	EXPECT_FILES(st, 1, 1);
+	EXPECT_STATS(fd, STAT(total_sent, 2), STAT(total_received, 2),
+		     STAT(send_files, 1), STAT(recv_files, 1));
 	close(sv[0]);
 	close(fd);
 }

@@ -34,23 +34,32 @@ static bool reserved_zero(const struct mpmc_stats *st)
 	return !st->total_dropped;
 }
 
+/*
+ * Fetch the stats of @fd into @st with get_stats() (asserted) and expect
+ * the STAT()s that follow.
+ */
+#define EXPECT_GOT_STATS(fd, st, ...) do {				\
+	ASSERT_EQ(0, get_stats((fd), &(st)));				\
+	EXPECT_STATS_OF(st, __VA_ARGS__);				\
+} while (0)
+
+/* The same for the send_files, recv_files and shutdown of @fd's channel. */
+#define EXPECT_FILES_SHUT(fd, st, send, recv, how)			\
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(send, recv), STAT(shutdown, how))
+
+/* Nothing queued, no shutdown, no caller blocked. */
+#define STAT_IDLE							\
+	STAT(queued_msgs, 0), STAT(queued_bytes, 0), STAT(shutdown, 0),	\
+	STAT(blocked_senders, 0), STAT(blocked_receivers, 0)
+
 TEST(fresh_channel)
 {
 	struct mpmc_stats st;
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(64U, st.capacity);
-	EXPECT_EQ(4096U, st.max_msg_size);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_FILES(st, 1U, 1U);
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(0U, st.blocked_receivers);
-	EXPECT_EQ(0U, st.total_sent);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_GOT_STATS(fd, st, STAT(capacity, 64), STAT(max_msg_size, 4096),
+			 STAT_FILES(1, 1), STAT_TOTALS(0, 0, 0), STAT_IDLE);
 	EXPECT_TRUE(reserved_zero(&st));
 	close(fd);
 }
@@ -68,53 +77,35 @@ TEST(known_sequence)
 	ASSERT_EQ(10, write(fd, buf, 10));
 	ASSERT_EQ(20, write(fd, buf, 20));
 	ASSERT_EQ(30, write(fd, buf, 30));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(8U, st.capacity);
-	EXPECT_EQ(128U, st.max_msg_size);
-	EXPECT_EQ(3U, st.queued_msgs);
-	EXPECT_EQ(60U, st.queued_bytes);
-	EXPECT_EQ(3U, st.total_sent);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_GOT_STATS(fd, st, STAT(capacity, 8), STAT(max_msg_size, 128),
+			 STAT(queued_msgs, 3), STAT(queued_bytes, 60),
+			 STAT(total_sent, 3), STAT(total_received, 0));
 
 	ASSERT_EQ(10, read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(50U, st.queued_bytes);
-	EXPECT_EQ(3U, st.total_sent);
-	EXPECT_EQ(1U, st.total_received);
+	EXPECT_GOT_STATS(fd, st, STAT(queued_msgs, 2), STAT(queued_bytes, 50),
+			 STAT(total_sent, 3), STAT(total_received, 1));
 
 	/* Failed calls count for nothing. */
 	EXPECT_ERRNO(EMSGSIZE, write(fd, buf, 129));
 	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 5));
 	EXPECT_EQ(0, write(fd, buf, 0));
 	EXPECT_EQ(0, read(fd, buf, 0));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.queued_msgs);
-	EXPECT_EQ(50U, st.queued_bytes);
-	EXPECT_EQ(3U, st.total_sent);
-	EXPECT_EQ(1U, st.total_received);
+	EXPECT_GOT_STATS(fd, st, STAT(queued_msgs, 2), STAT(queued_bytes, 50),
+			 STAT(total_sent, 3), STAT(total_received, 1));
 
 	/* Fill to capacity; the refused write is not counted. */
 	for (i = 0; i < 6; i++)
 		ASSERT_EQ(100, write(fd, buf, 100));
 	EXPECT_ERRNO(EAGAIN, write(fd, buf, 1));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(8U, st.queued_msgs);
-	EXPECT_EQ(650U, st.queued_bytes);
-	EXPECT_EQ(9U, st.total_sent);
+	EXPECT_GOT_STATS(fd, st, STAT(queued_msgs, 8), STAT(queued_bytes, 650),
+			 STAT(total_sent, 9));
 
 	/* Drain; the refused read is not counted. */
 	for (i = 0; i < 8; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
 	EXPECT_ERRNO(EAGAIN, read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(9U, st.total_sent);
-	EXPECT_EQ(9U, st.total_received);
-	EXPECT_EQ(0U, st.shutdown);
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(0U, st.blocked_receivers);
+	EXPECT_GOT_STATS(fd, st, STAT(total_sent, 9), STAT(total_received, 9),
+			 STAT_IDLE);
 	EXPECT_TRUE(reserved_zero(&st));
 	close(fd);
 }
@@ -130,19 +121,13 @@ TEST(files_per_access_mode)
 	ASSERT_LE(0, rd);
 	ASSERT_LE(0, wr);
 
-	ASSERT_EQ(0, get_stats(rw, &st));
-	EXPECT_FILES(st, 1U, 1U);
-	EXPECT_EQ(0U, st.shutdown);
+	EXPECT_FILES_SHUT(rw, st, 1, 1, 0);
 
 	/* O_RDONLY: no sender can ever exist, born with SHUT_WR. */
-	ASSERT_EQ(0, get_stats(rd, &st));
-	EXPECT_FILES(st, 0U, 1U);
-	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
+	EXPECT_FILES_SHUT(rd, st, 0, 1, MPMC_SHUT_WR);
 
 	/* O_WRONLY: born with SHUT_RD. */
-	ASSERT_EQ(0, get_stats(wr, &st));
-	EXPECT_FILES(st, 1U, 0U);
-	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
+	EXPECT_FILES_SHUT(wr, st, 1, 0, MPMC_SHUT_RD);
 	close(rw);
 	close(rd);
 	close(wr);
@@ -159,8 +144,7 @@ TEST(dup_and_fork_are_not_new_files)
 	ASSERT_LE(0, fd);
 	fd2 = dup(fd);
 	ASSERT_LE(0, fd2);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 1U, 1U);
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(1, 1));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -178,9 +162,7 @@ TEST(dup_and_fork_are_not_new_files)
 
 	/* Closing a dup, or the child's exit, releases nothing. */
 	close(fd2);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 1U, 1U);
-	EXPECT_EQ(0U, st.shutdown);
+	EXPECT_FILES_SHUT(fd, st, 1, 1, 0);
 	close(fd);
 }
 
@@ -193,38 +175,29 @@ TEST(endpoints_are_counted)
 	ASSERT_LE(0, fd);
 	snd = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, snd);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 2U, 1U);
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(2, 1));
 
 	rcv = new_ep(fd, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, rcv);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 2U, 2U);
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(2, 2));
 
 	both = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, both);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 3U, 3U);
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(3, 3));
 
 	/* Every file sees the same channel. */
-	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_FILES(st, 3U, 3U);
+	EXPECT_GOT_STATS(snd, st, STAT_FILES(3, 3));
 
 	close(both);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_FILES(st, 2U, 2U);
+	EXPECT_GOT_STATS(fd, st, STAT_FILES(2, 2));
 
 	/* The original gone, one sender and one receiver remain. */
 	close(fd);
-	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_FILES(st, 1U, 1U);
-	EXPECT_EQ(0U, st.shutdown);
+	EXPECT_FILES_SHUT(snd, st, 1, 1, 0);
 
 	/* The last receiver gone: SHUT_RD. */
 	close(rcv);
-	ASSERT_EQ(0, get_stats(snd, &st));
-	EXPECT_FILES(st, 1U, 0U);
-	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
+	EXPECT_FILES_SHUT(snd, st, 1, 0, MPMC_SHUT_RD);
 	close(snd);
 }
 
@@ -241,9 +214,7 @@ TEST(last_sender_gone_sets_shut_wr)
 	ASSERT_LE(0, rcv);
 	close(fd);
 	close(snd);
-	ASSERT_EQ(0, get_stats(rcv, &st));
-	EXPECT_FILES(st, 0U, 1U);
-	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
+	EXPECT_FILES_SHUT(rcv, st, 0, 1, MPMC_SHUT_WR);
 	close(rcv);
 }
 
@@ -258,28 +229,22 @@ TEST(shutdown_bits)
 	ASSERT_LE(0, b);
 	ASSERT_EQ(1, write(a, "x", 1));
 	ASSERT_EQ(0, ioctl(a, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
-	ASSERT_EQ(0, get_stats(a, &st));
-	EXPECT_EQ((__u32)MPMC_SHUT_WR, st.shutdown);
-	EXPECT_EQ(1U, st.queued_msgs);
+	EXPECT_GOT_STATS(a, st, STAT(shutdown, MPMC_SHUT_WR),
+			 STAT(queued_msgs, 1));
 	ASSERT_EQ(1, read(a, buf, sizeof(buf)));
 	ASSERT_EQ(0, ioctl(a, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
-	ASSERT_EQ(0, get_stats(a, &st));
-	EXPECT_EQ((__u32)MPMC_SHUT_RDWR, st.shutdown);
-	EXPECT_EQ(1U, st.total_sent);
-	EXPECT_EQ(1U, st.total_received);
 	/* Files keep their roles after a shutdown. */
-	EXPECT_FILES(st, 1U, 1U);
+	EXPECT_GOT_STATS(a, st, STAT(shutdown, MPMC_SHUT_RDWR),
+			 STAT(total_sent, 1), STAT(total_received, 1),
+			 STAT_FILES(1, 1));
 
 	/* SHUT_RD discards what is queued. */
 	ASSERT_EQ(1, write(b, "y", 1));
 	ASSERT_EQ(2, write(b, "zz", 2));
 	ASSERT_EQ(0, ioctl(b, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
-	ASSERT_EQ(0, get_stats(b, &st));
-	EXPECT_EQ((__u32)MPMC_SHUT_RD, st.shutdown);
-	EXPECT_EQ(0U, st.queued_msgs);
-	EXPECT_EQ(0U, st.queued_bytes);
-	EXPECT_EQ(2U, st.total_sent);
-	EXPECT_EQ(0U, st.total_received);
+	EXPECT_GOT_STATS(b, st, STAT(shutdown, MPMC_SHUT_RD),
+			 STAT(queued_msgs, 0), STAT(queued_bytes, 0),
+			 STAT(total_sent, 2), STAT(total_received, 0));
 	close(a);
 	close(b);
 }
@@ -295,10 +260,8 @@ TEST(blocked_receivers)
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, start_reader(&r[1], fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 2));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(2U, st.blocked_receivers);
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(0U, st.queued_msgs);
+	EXPECT_GOT_STATS(fd, st, STAT(blocked_receivers, 2),
+			 STAT(blocked_senders, 0), STAT(queued_msgs, 0));
 
 	/* Which reader gets which message is blocking.c's business. */
 	ASSERT_EQ(1, write(fd, "a", 1));
@@ -308,9 +271,8 @@ TEST(blocked_receivers)
 	ASSERT_EQ(0, op_join(&r[1]));
 	EXPECT_EQ(1, r[0].ret);
 	EXPECT_EQ(1, r[1].ret);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(0U, st.blocked_receivers);
-	EXPECT_TOTALS(st, 0U, 2U, 2U);
+	EXPECT_GOT_STATS(fd, st, STAT(blocked_receivers, 0),
+			 STAT_TOTALS(0, 2, 2));
 	close(fd);
 }
 
@@ -327,22 +289,16 @@ TEST(blocked_senders)
 	ASSERT_EQ(1, write(fd, "1", 1));
 	ASSERT_EQ(0, start_writer(&w, fd, "22"));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(1U, st.blocked_senders);
-	EXPECT_EQ(0U, st.blocked_receivers);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(1U, st.queued_bytes);
-	EXPECT_EQ(1U, st.total_sent);
+	EXPECT_GOT_STATS(fd, st, STAT(blocked_senders, 1),
+			 STAT(blocked_receivers, 0), STAT(queued_msgs, 1),
+			 STAT(queued_bytes, 1), STAT(total_sent, 1));
 
 	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
 	ASSERT_EQ(0, op_join(&w));
 	EXPECT_EQ(2, w.ret);
-	ASSERT_EQ(0, get_stats(fd, &st));
-	EXPECT_EQ(0U, st.blocked_senders);
-	EXPECT_EQ(1U, st.queued_msgs);
-	EXPECT_EQ(2U, st.queued_bytes);
-	EXPECT_EQ(2U, st.total_sent);
-	EXPECT_EQ(1U, st.total_received);
+	EXPECT_GOT_STATS(fd, st, STAT(blocked_senders, 0), STAT(queued_msgs, 1),
+			 STAT(queued_bytes, 2), STAT(total_sent, 2),
+			 STAT(total_received, 1));
 	close(fd);
 }
 

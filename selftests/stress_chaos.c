@@ -210,6 +210,16 @@ static void verify(int slot, const long *above, unsigned char *buf, size_t n)
 	atomic_fetch_add(&g->recv_by[my_method], 1);
 }
 
+/* epoll_for(@fd, @events), or -1 after fail() if it cannot be made. */
+static int epoll_or_fail(int fd, unsigned int events)
+{
+	int ep = epoll_for(fd, events);
+
+	if (ep < 0)
+		fail("epoll setup: %s", strerror(errno));
+	return ep;
+}
+
 /* epoll_wait with a short timeout; false on a real error. */
 static bool wait_ready(int ep)
 {
@@ -335,19 +345,15 @@ static void producer(int p, enum method m, int fd, uint32_t rnd)
 {
 	static unsigned char bufs[SEND_BATCH][MAX_MSG];
 	struct mpmc_msgvec vec[SEND_BATCH];
-	int ep = -1;
+	int ep;
 
 	if (m == M_URING) {
 		produce_uring(p, fd, &rnd);
 		return;
 	}
-	if (m == M_EPOLL) {
-		ep = epoll_for(fd, EPOLLOUT);
-		if (ep < 0) {
-			fail("epoll setup: %s", strerror(errno));
-			return;
-		}
-	}
+	ep = m == M_EPOLL ? epoll_or_fail(fd, EPOLLOUT) : -1;
+	if (m == M_EPOLL && ep < 0)
+		return;
 	while (!atomic_load(&g->stop) && !atomic_load(&g->failed)) {
 		uint32_t seq = atomic_load(&g->attempted[p]);
 		uint32_t k = m == M_BATCH ? 1 + xorshift(&rnd) % SEND_BATCH : 1;
@@ -487,19 +493,15 @@ static void consumer(int slot, enum method m, int fd)
 {
 	static unsigned char bufs[RECV_BATCH][MAX_MSG];
 	struct mpmc_msgvec vec[RECV_BATCH];
-	int ep = -1, i;
+	int ep, i;
 
 	if (m == M_URING) {
 		consume_uring(slot, fd);
 		return;
 	}
-	if (m == M_EPOLL) {
-		ep = epoll_for(fd, EPOLLIN);
-		if (ep < 0) {
-			fail("epoll setup: %s", strerror(errno));
-			return;
-		}
-	}
+	ep = m == M_EPOLL ? epoll_or_fail(fd, EPOLLIN) : -1;
+	if (m == M_EPOLL && ep < 0)
+		return;
 	while (!atomic_load(&g->failed)) {
 		if (m == M_BATCH) {
 			struct mpmc_batch b = {

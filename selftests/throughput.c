@@ -191,6 +191,18 @@ TEST(barging_recv_takes_the_message)
 	}
 }
 
+/* Join the @n ops @c: each moved @ret bytes. */
+static void join_all(struct __test_metadata *_metadata, struct op *c, int n,
+		     ssize_t ret)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, op_join(&c[i]));
+		EXPECT_EQ(ret, c[i].ret);
+	}
+}
+
 TEST(one_message_wakes_one_receiver)
 {
 	struct op c[4];
@@ -213,10 +225,7 @@ TEST(one_message_wakes_one_receiver)
 	/* Every one is served in the end. */
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(1, write(fd, "b", 1));
-	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, op_join(&c[i]));
-		EXPECT_EQ(1, c[i].ret);
-	}
+	join_all(_metadata, c, 4, 1);
 	EXPECT_EQ(0, queued(fd));
 	close(fd);
 }
@@ -236,10 +245,7 @@ TEST(every_blocked_sender_is_served)
 	ASSERT_EQ(0, wait_blocked(fd, false, 4));
 	for (i = 0; i < 5; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
-	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, op_join(&c[i]));
-		EXPECT_EQ(2, c[i].ret);
-	}
+	join_all(_metadata, c, 4, 2);
 	EXPECT_EQ(0, queued(fd));
 	close(fd);
 }

@@ -463,6 +463,30 @@ static void recv_n(struct __test_metadata *_metadata, int fd, size_t len)
 	ASSERT_EQ((ssize_t)len, read(fd, buf, sizeof(buf)));
 }
 
+/*
+ * @fd, a channel just opened (asserted), with its id (asserted non-zero)
+ * in *@id.
+ */
+static int chan_of(struct __test_metadata *_metadata, int fd,
+		   unsigned long long *id)
+{
+	ASSERT_LE(0, fd);
+	*id = chan_id(fd);
+	ASSERT_NE(0, *id);
+	return fd;
+}
+
+/*
+ * Start @o, a read() with a @len byte buffer or with @wr a write() of @len
+ * bytes, on @fd and wait until it is the @nth caller blocked there.
+ */
+static void start_blocked(struct __test_metadata *_metadata, struct op *o,
+			  int fd, bool wr, size_t len, unsigned int nth)
+{
+	ASSERT_EQ(0, op_start_n(o, fd, wr, len));
+	ASSERT_EQ(0, wait_blocked(fd, !wr, nth));
+}
+
 /* ---- the tests ------------------------------------------------------ */
 
 FIXTURE(trace) {
@@ -579,10 +603,7 @@ TEST_F(trace, send_recv)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
 	send_n(_metadata, fd, 10);
 	send_n(_metadata, fd, 300);
@@ -612,13 +633,9 @@ TEST_F(trace, blocked_read_woken_by_write)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
-	ASSERT_EQ(0, op_start_n(&o, fd, false, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	start_blocked(_metadata, &o, fd, false, 64, 1);
 	send_n(_metadata, fd, 7);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
 	ASSERT_EQ(7, o.ret) TH_LOG("read: %s", strerror(o.err));
@@ -650,14 +667,10 @@ TEST_F(trace, blocked_write_woken_by_read)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open_cfg(1, 64), &id);
 
 	send_n(_metadata, fd, 3);
-	ASSERT_EQ(0, op_start_n(&o, fd, true, 5));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	start_blocked(_metadata, &o, fd, true, 5, 1);
 	recv_n(_metadata, fd, 3);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
 	ASSERT_EQ(5, o.ret) TH_LOG("write: %s", strerror(o.err));
@@ -696,13 +709,9 @@ TEST_F(trace, blocked_reader_too_small)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
-	ASSERT_EQ(0, op_start_n(&o, fd, false, 4));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	start_blocked(_metadata, &o, fd, false, 4, 1);
 	send_n(_metadata, fd, 16);
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
 	ASSERT_OP_ERR(o, EMSGSIZE);
@@ -734,15 +743,10 @@ TEST_F(trace, shutdown_wakes_blocked_reader)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
-	ASSERT_EQ(0, op_start_n(&o1, fd, false, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 1));
-	ASSERT_EQ(0, op_start_n(&o2, fd, false, 64));
-	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+	start_blocked(_metadata, &o1, fd, false, 64, 1);
+	start_blocked(_metadata, &o2, fd, false, 64, 2);
 	send_n(_metadata, fd, 5);
 	ASSERT_EQ(0, pthread_join(o1.th, NULL));
 	ASSERT_EQ(5, o1.ret) TH_LOG("read: %s", strerror(o1.err));
@@ -778,14 +782,10 @@ TEST_F(trace, shutdown_fails_blocked_writer)
 	int fd;
 
 	NEED_TRACE();
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open_cfg(1, 64), &id);
 
 	send_n(_metadata, fd, 9);
-	ASSERT_EQ(0, op_start_n(&o, fd, true, 11));
-	ASSERT_EQ(0, wait_blocked(fd, false, 1));
+	start_blocked(_metadata, &o, fd, true, 11, 1);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
 	ASSERT_EQ(0, pthread_join(o.th, NULL));
 	ASSERT_OP_ERR(o, EPIPE);
@@ -817,14 +817,8 @@ TEST_F(trace, shutdown_with_queued)
 	int a, b;
 
 	NEED_TRACE();
-	a = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, a);
-	b = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, b);
-	ida = chan_id(a);
-	idb = chan_id(b);
-	ASSERT_NE(0, ida);
-	ASSERT_NE(0, idb);
+	a = chan_of(_metadata, mpmc_test_open(O_RDWR), &ida);
+	b = chan_of(_metadata, mpmc_test_open(O_RDWR), &idb);
 	ASSERT_NE(ida, idb);
 
 	send_n(_metadata, a, 10);
@@ -875,21 +869,12 @@ TEST_F(trace, last_close)
 	int fd, rfd, ro, wo;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 	rfd = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
 	ASSERT_LE(0, rfd);
 	ASSERT_EQ(id, chan_id(rfd));
-	ro = mpmc_test_open(O_RDONLY);
-	ASSERT_LE(0, ro);
-	wo = mpmc_test_open(O_WRONLY);
-	ASSERT_LE(0, wo);
-	idr = chan_id(ro);
-	idw = chan_id(wo);
-	ASSERT_NE(0, idr);
-	ASSERT_NE(0, idw);
+	ro = chan_of(_metadata, mpmc_test_open(O_RDONLY), &idr);
+	wo = chan_of(_metadata, mpmc_test_open(O_WRONLY), &idw);
 
 	send_n(_metadata, fd, 4);
 	send_n(_metadata, fd, 6);
@@ -935,10 +920,7 @@ TEST_F(trace, batch)
 	int fd, i;
 
 	NEED_TRACE();
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
 	ASSERT_EQ(3, ioctl(fd, MPMC_IOC_SEND, &bt));
 	for (i = 0; i < 3; i++)
@@ -977,10 +959,7 @@ TEST_F(trace, enable_per_event)
 	NEED_TRACE();
 	for (i = 0; i < NR_EVENTS; i++)
 		ASSERT_EQ(0, event_write(event_names[i], "enable", "0"));
-	fd = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, fd);
-	id = chan_id(fd);
-	ASSERT_NE(0, id);
+	fd = chan_of(_metadata, mpmc_test_open(O_RDWR), &id);
 
 	send_n(_metadata, fd, 8);
 	recv_n(_metadata, fd, 8);
@@ -1014,14 +993,8 @@ TEST_F(trace, filter_by_id)
 	int a, b;
 
 	NEED_TRACE();
-	a = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, a);
-	b = mpmc_test_open(O_RDWR);
-	ASSERT_LE(0, b);
-	ida = chan_id(a);
-	idb = chan_id(b);
-	ASSERT_NE(0, ida);
-	ASSERT_NE(0, idb);
+	a = chan_of(_metadata, mpmc_test_open(O_RDWR), &ida);
+	b = chan_of(_metadata, mpmc_test_open(O_RDWR), &idb);
 	snprintf(filter, sizeof(filter), "id == %llu", idb);
 	ASSERT_EQ(0, event_write("mpmc_send", "filter", filter));
 

@@ -693,7 +693,8 @@ TEST(get_set_config)
 	EXPECT_EQ(-EBUSY, mpmc_set_config(fd, &cfg));
 	mpmc_config_init(&cfg, 16, 128);
 	EXPECT_EQ(-EBUSY, mpmc_set_config(fd, &cfg));
-	mpmc_config_init_flags(&cfg, 16, 256, 1u << 31);	/* unknown flag */
+	mpmc_config_init(&cfg, 16, 256);
+	cfg.flags = 4;		/* not an MPMC_CONFIG_* bit */
 	EXPECT_EQ(-EINVAL, mpmc_set_config(fd, &cfg));
 	EXPECT_EQ(CANARY, errno);
 	ASSERT_EQ(0, mpmc_get_config(fd, &got));
