@@ -197,8 +197,9 @@ int main(int argc, char **argv)
 	}
 
 	if (!quiet || bad) {
-		printf("rendezvous: %d handshakes with %d worker processes%s\n",
-		       bad ? i - 1 : rounds, workers, bad ? " before a FAILURE" : ", all in order");
+		printf("rendezvous: %d handshakes with %d worker process%s%s\n",
+		       bad ? i - 1 : rounds, workers, workers > 1 ? "es" : "",
+		       bad ? " before a FAILURE" : ", all in order");
 		printf("  first send returned %.1f ms after the start (receivers began at %.0f ms)\n",
 		       first_done / 1e6, LATE_NS / 1e6);
 		for (i = 0; i < workers; i++)
