@@ -51,6 +51,10 @@ run epoll_pool -q -t seqpacket -n 2000
 run epoll_pool -q -t mpmc -n 250 -r 500
 run uring_pipeline -n 3000
 run uring_pipeline -n 1000 -d 1 -C 1
+run rendezvous -n 500 -c 3
+run rendezvous -n 200 -c 1
+run telemetry -n 50000 -N 8 -k 20
+run telemetry -n 2000 -N 1 -k 5
 
 echo "1..$n"
 echo "# examples: $pass passed, $fail failed"

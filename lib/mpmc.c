@@ -116,11 +116,14 @@ ssize_t mpmc_recv(int fd, void *buf, size_t len)
 }
 
 /*
- * Move one message with a one-entry MPMC_IOC_SEND or MPMC_IOC_RECV batch.
- * Returns the message length (0: end of file) or a negative errno.
+ * Move one message with a one-entry MPMC_IOC_SEND or MPMC_IOC_RECV batch,
+ * the send at priority @prio; a receive stores the message's priority in
+ * *@prio_out (if not NULL). Returns the message length (0: end of file) or
+ * a negative errno.
  */
 static ssize_t mpmc_move_one(int fd, unsigned long cmd, const void *buf,
-			     uint32_t len, int64_t timeout_ns)
+			     uint32_t len, uint32_t prio,
+			     unsigned int *prio_out, int64_t timeout_ns)
 {
 	struct mpmc_msgvec v;
 	struct mpmc_batch b = {
@@ -130,10 +133,12 @@ static ssize_t mpmc_move_one(int fd, unsigned long cmd, const void *buf,
 	};
 	long ret;
 
-	mpmc_msgvec_set(&v, buf, len);
+	mpmc_msgvec_set_prio(&v, buf, len, prio);
 	ret = mpmc_ioctl(fd, cmd, (unsigned long)&b);
 	if (ret <= 0)
 		return ret;
+	if (prio_out)
+		*prio_out = v.prio;
 	return v.len;
 }
 
@@ -160,7 +165,7 @@ ssize_t mpmc_send_timeout(int fd, const void *buf, size_t len,
 		return mpmc_send(fd, buf, 0);
 	if (len > UINT32_MAX)
 		return -EMSGSIZE;
-	return mpmc_move_one(fd, MPMC_IOC_SEND, buf, len, timeout_ns);
+	return mpmc_move_one(fd, MPMC_IOC_SEND, buf, len, 0, NULL, timeout_ns);
 }
 
 /**
@@ -202,7 +207,7 @@ ssize_t mpmc_recv_timeout(int fd, void *buf, size_t len, int64_t timeout_ns)
 		return mpmc_recv(fd, buf, 0);
 	if (len > UINT32_MAX)
 		len = UINT32_MAX;
-	return mpmc_move_one(fd, MPMC_IOC_RECV, buf, len, timeout_ns);
+	return mpmc_move_one(fd, MPMC_IOC_RECV, buf, len, 0, NULL, timeout_ns);
 }
 
 /**
@@ -222,13 +227,14 @@ ssize_t mpmc_try_recv(int fd, void *buf, size_t len)
 	return mpmc_recv_timeout(fd, buf, len, MPMC_TIMEOUT_NONE);
 }
 
-/* One MPMC_IOC_SEND or MPMC_IOC_RECV of @n entries. */
+/* One MPMC_IOC_SEND or MPMC_IOC_RECV of @n entries, with batch @flags. */
 static int mpmc_batch(int fd, unsigned long cmd, const struct mpmc_msgvec *v,
-		      unsigned int n, int64_t timeout_ns)
+		      unsigned int n, uint32_t flags, int64_t timeout_ns)
 {
 	struct mpmc_batch b = {
 		.vec = (uint64_t)(uintptr_t)v,
 		.count = n,
+		.flags = flags,
 		.timeout_ns = timeout_ns,
 	};
 
@@ -238,7 +244,7 @@ static int mpmc_batch(int fd, unsigned long cmd, const struct mpmc_msgvec *v,
 /**
  * mpmc_send_batch() - send up to @n messages in one call
  * @fd:         a channel fd with the send role
- * @v:          the messages (buf, len > 0, prio 0)
+ * @v:          the messages (buf, len > 0, prio 0..MPMC_PRIO_MAX-1)
  * @n:          their number, 1..MPMC_BATCH_MAX
  * @timeout_ns: how long to wait for the first one to fit (-1 forever, 0 not
  *              at all); the rest are sent only if they fit without waiting
@@ -252,14 +258,14 @@ static int mpmc_batch(int fd, unsigned long cmd, const struct mpmc_msgvec *v,
 int mpmc_send_batch(int fd, const struct mpmc_msgvec *v, unsigned int n,
 		    int64_t timeout_ns)
 {
-	return mpmc_batch(fd, MPMC_IOC_SEND, v, n, timeout_ns);
+	return mpmc_batch(fd, MPMC_IOC_SEND, v, n, 0, timeout_ns);
 }
 
 /**
  * mpmc_recv_batch() - receive up to @n messages in one call
  * @fd:         a channel fd with the receive role
  * @v:          the buffers: len in is the size of buf, out the length of
- *              the message received into it
+ *              the message received into it; prio out is its priority
  * @n:          their number, 1..MPMC_BATCH_MAX
  * @timeout_ns: how long to wait for the first message (-1 forever, 0 not
  *              at all); the rest are taken only if already queued
@@ -274,7 +280,7 @@ int mpmc_send_batch(int fd, const struct mpmc_msgvec *v, unsigned int n,
 int mpmc_recv_batch(int fd, struct mpmc_msgvec *v, unsigned int n,
 		    int64_t timeout_ns)
 {
-	return mpmc_batch(fd, MPMC_IOC_RECV, v, n, timeout_ns);
+	return mpmc_batch(fd, MPMC_IOC_RECV, v, n, 0, timeout_ns);
 }
 
 /**
@@ -331,14 +337,15 @@ int mpmc_get_config(int fd, struct mpmc_config *cfg)
 /**
  * mpmc_set_config() - change the channel's configuration
  * @fd:  any fd of the channel
- * @cfg: the new configuration (flags and reserved fields zero; see
- *       mpmc_config_init())
+ * @cfg: the new configuration: capacity (0: rendezvous), max_msg_size,
+ *       flags (MPMC_CONFIG_OVERWRITE, MPMC_CONFIG_THROUGHPUT) and zero
+ *       reserved fields; see mpmc_config_init_flags()
  *
  * One MPMC_IOC_SET_CONFIG; on failure nothing changed.
  *
- * Return: 0 or a negative errno (-EINVAL out of range, -EBUSY for a
- * capacity below the queued count or a new max_msg_size while messages are
- * queued).
+ * Return: 0 or a negative errno (-EINVAL out of range, unknown flags or
+ * capacity 0 with MPMC_CONFIG_OVERWRITE, -EBUSY for a capacity below the
+ * queued count or a new max_msg_size while messages are queued).
  */
 int mpmc_set_config(int fd, const struct mpmc_config *cfg)
 {
@@ -377,4 +384,122 @@ int mpmc_next_len(int fd)
 		return mpmc_result(-1, saved);
 	errno = saved;
 	return len;
+}
+
+/* --- libmpmc 1.1 (LIBMPMC_1.1): priorities, peek ----------------------- */
+
+/**
+ * mpmc_send_prio_timeout() - send one message at a priority, waiting at
+ *                            most @timeout_ns
+ * @fd:         a channel fd with the send role
+ * @buf:        the message
+ * @len:        its length; 0 sends nothing and returns 0 (write(2) of 0
+ *              bytes), more than UINT32_MAX gives -EMSGSIZE
+ * @prio:       its priority, 0..MPMC_PRIO_MAX-1; higher is received first
+ * @timeout_ns: relative CLOCK_MONOTONIC timeout in nanoseconds; 0 does not
+ *              wait, MPMC_TIMEOUT_INF (-1) waits as long as it takes
+ *
+ * One MPMC_IOC_SEND with a one-entry batch. O_NONBLOCK on @fd means no
+ * waiting whatever @timeout_ns says.
+ *
+ * Return: @len, or a negative errno: -EINVAL for a @prio of MPMC_PRIO_MAX
+ * or more (nothing sent) or a bad timeout, -ETIMEDOUT, -EAGAIN, -EPIPE,
+ * -EMSGSIZE, -EINTR, -EBADF, -EFAULT, -ENOMEM.
+ */
+ssize_t mpmc_send_prio_timeout(int fd, const void *buf, size_t len,
+			       unsigned int prio, int64_t timeout_ns)
+{
+	if (!len)
+		return mpmc_send(fd, buf, 0);
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	return mpmc_move_one(fd, MPMC_IOC_SEND, buf, len, prio, NULL,
+			     timeout_ns);
+}
+
+/**
+ * mpmc_send_prio() - send one message at a priority, waiting for room
+ *                    unless @fd is O_NONBLOCK
+ * @fd:   a channel fd with the send role
+ * @buf:  the message
+ * @len:  its length
+ * @prio: its priority, 0..MPMC_PRIO_MAX-1
+ *
+ * mpmc_send_prio_timeout() with MPMC_TIMEOUT_INF: one MPMC_IOC_SEND.
+ *
+ * Return: @len, or a negative errno.
+ */
+ssize_t mpmc_send_prio(int fd, const void *buf, size_t len, unsigned int prio)
+{
+	return mpmc_send_prio_timeout(fd, buf, len, prio, MPMC_TIMEOUT_INF);
+}
+
+/**
+ * mpmc_recv_prio_timeout() - receive one message and its priority,
+ *                            waiting at most @timeout_ns
+ * @fd:         a channel fd with the receive role
+ * @buf:        the buffer
+ * @len:        its size; 0 receives nothing and returns 0 (read(2) of 0
+ *              bytes); sizes over UINT32_MAX are used as UINT32_MAX
+ * @prio:       where the message's priority is stored when one is
+ *              received (return value > 0); may be NULL
+ * @timeout_ns: relative CLOCK_MONOTONIC timeout in nanoseconds; 0 does not
+ *              wait, MPMC_TIMEOUT_INF (-1) waits as long as it takes
+ *
+ * One MPMC_IOC_RECV with a one-entry batch: the oldest message of the
+ * highest priority queued.
+ *
+ * Return: the message length, 0 at end of file, or a negative errno
+ * (-ETIMEDOUT, -EAGAIN, -EMSGSIZE with the message left queued, -EINTR,
+ * -EINVAL, -EBADF, -EFAULT).
+ */
+ssize_t mpmc_recv_prio_timeout(int fd, void *buf, size_t len,
+			       unsigned int *prio, int64_t timeout_ns)
+{
+	if (!len)
+		return mpmc_recv(fd, buf, 0);
+	if (len > UINT32_MAX)
+		len = UINT32_MAX;
+	return mpmc_move_one(fd, MPMC_IOC_RECV, buf, len, 0, prio, timeout_ns);
+}
+
+/**
+ * mpmc_recv_prio() - receive one message and its priority, waiting for
+ *                    one unless @fd is O_NONBLOCK
+ * @fd:   a channel fd with the receive role
+ * @buf:  the buffer
+ * @len:  its size
+ * @prio: where the message's priority is stored; may be NULL
+ *
+ * mpmc_recv_prio_timeout() with MPMC_TIMEOUT_INF: one MPMC_IOC_RECV.
+ *
+ * Return: the message length, 0 at end of file, or a negative errno.
+ */
+ssize_t mpmc_recv_prio(int fd, void *buf, size_t len, unsigned int *prio)
+{
+	return mpmc_recv_prio_timeout(fd, buf, len, prio, MPMC_TIMEOUT_INF);
+}
+
+/**
+ * mpmc_peek() - copy up to @n queued messages without removing them
+ * @fd:         a channel fd with the receive role
+ * @v:          the buffers: len in is the size of buf, out the length of
+ *              the message copied into it; prio out is its priority
+ * @n:          their number, 1..MPMC_BATCH_MAX
+ * @timeout_ns: how long to wait for a first message to be queued (-1
+ *              forever, 0 not at all)
+ *
+ * One MPMC_IOC_RECV with MPMC_RECV_PEEK: the messages at the head, in the
+ * order receives would take them. A peek waits as a poller does: it never
+ * takes a message handed to a blocked receiver, and is not counted in
+ * blocked_receivers.
+ *
+ * Return: the number of messages copied, 0 at end of file, or a negative
+ * errno: -ETIMEDOUT, -EAGAIN, -EMSGSIZE (the first does not fit), -EINTR,
+ * -EINVAL, -EBADF, -EFAULT.
+ */
+int mpmc_peek(int fd, struct mpmc_msgvec *v, unsigned int n,
+	      int64_t timeout_ns)
+{
+	return mpmc_batch(fd, MPMC_IOC_RECV, v, n, MPMC_RECV_PEEK, timeout_ns);
 }

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define LIBMPMC_VERSION_MAJOR	1
-#define LIBMPMC_VERSION_MINOR	0
+#define LIBMPMC_VERSION_MINOR	1
 
 /* The device every channel is opened from. */
 #define MPMC_DEVICE		"/dev/mpmc"
@@ -63,6 +63,25 @@ static inline void mpmc_config_init(struct mpmc_config *cfg,
 }
 
 /**
+ * mpmc_config_init_flags() - fill in a channel configuration with flags
+ * @cfg:          the configuration to fill in; reserved fields are zeroed
+ * @capacity:     maximum number of queued messages (0: a rendezvous channel)
+ * @max_msg_size: largest message in bytes
+ * @flags:        MPMC_CONFIG_OVERWRITE and/or MPMC_CONFIG_THROUGHPUT, or 0
+ *
+ * mpmc_config_init() plus mpmc_config.flags; makes no system call.
+ * Since libmpmc 1.1.
+ */
+static inline void mpmc_config_init_flags(struct mpmc_config *cfg,
+					  uint32_t capacity,
+					  uint32_t max_msg_size,
+					  uint32_t flags)
+{
+	mpmc_config_init(cfg, capacity, max_msg_size);
+	cfg->flags = flags;
+}
+
+/**
  * mpmc_msgvec_set() - fill in one entry of a batch
  * @v:   the entry
  * @buf: the message (send) or the buffer for it (receive)
@@ -77,6 +96,25 @@ static inline void mpmc_msgvec_set(struct mpmc_msgvec *v, const void *buf,
 	v->buf = (uint64_t)(uintptr_t)buf;
 	v->len = len;
 	v->prio = 0;
+}
+
+/**
+ * mpmc_msgvec_set_prio() - fill in one entry of a send batch with a priority
+ * @v:    the entry
+ * @buf:  the message
+ * @len:  its length
+ * @prio: its priority, 0..MPMC_PRIO_MAX-1; higher is received first
+ *
+ * mpmc_msgvec_set() plus mpmc_msgvec.prio; makes no system call. Receive
+ * entries need no priority: the receive calls write it back.
+ * Since libmpmc 1.1.
+ */
+static inline void mpmc_msgvec_set_prio(struct mpmc_msgvec *v,
+					const void *buf, uint32_t len,
+					uint32_t prio)
+{
+	mpmc_msgvec_set(v, buf, len);
+	v->prio = prio;
 }
 
 int mpmc_open(const struct mpmc_config *cfg, int flags);
@@ -102,6 +140,16 @@ int mpmc_get_config(int fd, struct mpmc_config *cfg);
 int mpmc_set_config(int fd, const struct mpmc_config *cfg);
 int mpmc_get_stats(int fd, struct mpmc_stats *st);
 int mpmc_next_len(int fd);
+
+/* Since libmpmc 1.1 (symbol version LIBMPMC_1.1): SPEC section 13. */
+ssize_t mpmc_send_prio(int fd, const void *buf, size_t len, unsigned int prio);
+ssize_t mpmc_send_prio_timeout(int fd, const void *buf, size_t len,
+			       unsigned int prio, int64_t timeout_ns);
+ssize_t mpmc_recv_prio(int fd, void *buf, size_t len, unsigned int *prio);
+ssize_t mpmc_recv_prio_timeout(int fd, void *buf, size_t len,
+			       unsigned int *prio, int64_t timeout_ns);
+int mpmc_peek(int fd, struct mpmc_msgvec *v, unsigned int n,
+	      int64_t timeout_ns);
 
 #ifdef MPMC_WITH_LIBURING
 /*
