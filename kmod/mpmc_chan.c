@@ -79,6 +79,15 @@
  * waiter loop on MPMC_RETRY, and turning it off serves the queue to the
  * receivers still asleep (mpmc_serve_receivers()) so the invariants of
  * struct mpmc_chan hold again.
+ *
+ * The rest of SPEC 13 fits the same frame. The queue is a list per
+ * priority and a bitmap of the non-empty ones (mpmc_head()). A rendezvous
+ * channel (capacity 0) never has room, so every sender blocks holding its
+ * message in its waiter until a receiver takes it from there
+ * (mpmc_take_next()). Overwrite mode always has room: mpmc_make_room()
+ * unlinks the victim under the lock and mpmc_unlock() frees it. A peek
+ * waits on the pollers' queue, not on a waiter list, and copies messages
+ * it holds by a reference (struct mpmc_msg), without the lock.
  */
 
 #include <linux/atomic.h>
