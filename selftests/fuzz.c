@@ -9,11 +9,17 @@
  * dup/dup2/close races, SCM_RIGHTS, O_ASYNC, poll/epoll, io_uring (plain,
  * forced async, fixed files and buffers, cancels, ring teardown with
  * requests in flight), AIO, splice/sendfile/mmap/lseek, fdinfo and fork.
+ * Configurations include capacity 0 (rendezvous) and random flags, the
+ * known ones (MPMC_CONFIG_OVERWRITE, MPMC_CONFIG_THROUGHPUT, together too)
+ * and unknown bits; batches include MPMC_RECV_PEEK, other flag bits and
+ * priorities in and out of 0..MPMC_PRIO_MAX-1.
  * Every thread gets a timer signal every few milliseconds (no SA_RESTART),
  * so blocking calls end with EINTR and signal paths get exercised too.
  *
  * It asserts that the process survives, that every channel's stats stay
- * coherent, and that a final round trip works. The kernel's own detectors
+ * coherent (received + queued + dropped <= sent, reserved fields zero, a
+ * configuration that reads back valid: no unknown flag, no capacity 0 in
+ * overwrite mode), and that a final round trip works. The kernel's own detectors
  * (KASAN, lockdep, UBSAN, KCSAN, kmemleak on the debug kernels; any
  * warning anywhere) are checked by tools/vm-run.
  *
@@ -103,6 +109,9 @@ struct worker {
 	unsigned long long calls;
 	unsigned long long children;
 	unsigned long long moved;	/* messages written or read */
+	unsigned long long peeked;	/* messages copied by peeks */
+	unsigned long long prio_sent;	/* sent at a priority > 0 */
+	unsigned long long configs[3];	/* see count_config() */
 	unsigned long long errs[NERRS];	/* read/write results, see tally() */
 };
 
@@ -165,6 +174,26 @@ static void note_incoherent(const char *fmt, unsigned long long a,
 		snprintf(incoherent_why, sizeof(incoherent_why), fmt, a, b, c);
 }
 
+#define KNOWN_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT)
+
+/* What GET_CONFIG returns was valid to set: a consistent snapshot. */
+static void check_config(int fd)
+{
+	struct mpmc_config c;
+	int i;
+
+	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &c))
+		return;
+	if (c.flags & ~KNOWN_FLAGS ||
+	    (!c.capacity && c.flags & MPMC_CONFIG_OVERWRITE) || !c.max_msg_size)
+		note_incoherent("config: capacity %llu max_msg_size %llu flags %#llx",
+				c.capacity, c.max_msg_size, c.flags);
+	for (i = 0; i < 5; i++)
+		if (c.reserved[i])
+			note_incoherent("config: reserved[%llu] %#llx, capacity %llu",
+					i, c.reserved[i], c.capacity);
+}
+
 static void check_stats(int fd)
 {
 	struct mpmc_stats st;
@@ -179,13 +208,15 @@ static void check_stats(int fd)
 	    st.queued_bytes > (unsigned long long)st.queued_msgs * st.max_msg_size)
 		note_incoherent("queued %llu msgs %llu bytes, max_msg_size %llu",
 				st.queued_msgs, st.queued_bytes, st.max_msg_size);
-	if (st.shutdown & ~MPMC_SHUT_RDWR || st.reserved[0] || st.reserved[2])
-		note_incoherent("shutdown %llu reserved %llu %llu", st.shutdown,
-				st.reserved[0], st.reserved[2]);
+	if (st.shutdown & ~MPMC_SHUT_RDWR ||
+	    st.reserved[0] || st.reserved[1] || st.reserved[2])
+		note_incoherent("shutdown %llu reserved %llu %llu (or [1])",
+				st.shutdown, st.reserved[0], st.reserved[2]);
 	/* Capacity 0 is a rendezvous channel. */
 	if (!st.max_msg_size)
 		note_incoherent("capacity %llu max_msg_size %llu %llu",
 				st.capacity, st.max_msg_size, 0);
+	check_config(fd);
 }
 
 /* ------------------------------------------------------------ arguments */
@@ -311,6 +342,37 @@ static unsigned long rand_cmd(struct rng *r)
 	}
 }
 
+/* Config flags: mostly known ones (any mix), sometimes unknown bits. */
+static uint32_t rand_flags(struct rng *r)
+{
+	switch (rn(r, 8)) {
+	case 0:
+		return 1U << rn(r, 32);
+	case 1:
+		return rnd(r);
+	case 2:
+		return KNOWN_FLAGS + 1 + rn(r, 8);
+	default:
+		return rn(r, KNOWN_FLAGS + 1);
+	}
+}
+
+/* A priority: mostly in range, sometimes just past it or absurd. */
+static uint32_t rand_prio(struct rng *r)
+{
+	/* One bad priority fails the whole batch: not too often. */
+	switch (rn(r, 64)) {
+	case 0:
+		return MPMC_PRIO_MAX + rn(r, 2);
+	case 1:
+		return one_in(r, 2) ? UINT32_MAX : 1U << rn(r, 32);
+	case 2 ... 27:
+		return 0;
+	default:
+		return rn(r, MPMC_PRIO_MAX);
+	}
+}
+
 static void rand_config(struct rng *r, struct mpmc_config *c)
 {
 	static const uint32_t caps[] = {
@@ -321,10 +383,9 @@ static void rand_config(struct rng *r, struct mpmc_config *c)
 	};
 
 	memset(c, 0, sizeof(*c));
-	c->capacity = one_in(r, 3) ? 1 + rn(r, 128) : caps[rn(r, 11)];
+	c->capacity = one_in(r, 3) ? rn(r, 129) : caps[rn(r, 11)];
 	c->max_msg_size = one_in(r, 3) ? 1 + rn(r, 8192) : sizes[rn(r, 11)];
-	if (one_in(r, 10))
-		c->flags = 1U << rn(r, 32);
+	c->flags = rand_flags(r);
 	if (one_in(r, 10))
 		c->reserved[rn(r, 5)] = 1U << rn(r, 32);
 }
@@ -353,8 +414,11 @@ static void *rand_batch(struct worker *w, bool send)
 	b->count = n;
 	b->timeout_ns = rand_timeout(r);
 	b->vec = (uintptr_t)v;
+	/* Peek (a SEND gets EINVAL for it), or any other bit. */
+	if (one_in(r, send ? 16 : 4))
+		b->flags = MPMC_RECV_PEEK;
 	if (one_in(r, 20))
-		b->flags = 1U << rn(r, 32);
+		b->flags |= 1U << rn(r, 32);
 	if (one_in(r, 20))
 		b->vec = (uintptr_t)rand_ptr(w, n * sizeof(*v));
 	/* vec must not reach past the good area: n <= 1100 entries of 16. */
@@ -363,7 +427,8 @@ static void *rand_batch(struct worker *w, bool send)
 		if (one_in(r, 16))
 			v[i].len = rand_len(r);
 		v[i].buf = (uintptr_t)rand_ptr(w, v[i].len);
-		v[i].prio = one_in(r, 64) ? 1 + rn(r, 7) : 0;
+		/* In range or not; a receive ignores it on input. */
+		v[i].prio = n > 8 && !one_in(r, 64) ? 0 : rand_prio(r);
 	}
 	return b;
 }
@@ -715,6 +780,19 @@ static void op_splice(struct worker *w, int fd)
 	}
 }
 
+/*
+ * Count a configuration set: [0] any, [1] capacity 0, [2] with mode flags
+ * (the chaos thread's in chaos_configs[]).
+ */
+static unsigned long long chaos_configs[3];
+
+static void count_config(unsigned long long *n, const struct mpmc_config *c)
+{
+	n[0]++;
+	n[1] += !c->capacity;
+	n[2] += !!c->flags;
+}
+
 static void op_ioctl(struct worker *w, int fd)
 {
 	struct rng *r = &w->rng;
@@ -746,8 +824,24 @@ static void op_ioctl(struct worker *w, int fd)
 	ret = ioctl(fd, cmd, arg);
 	if (cmd == MPMC_IOC_NEW_ENDPOINT && ret >= 0)
 		put_slot(r, ret);
-	if ((cmd == MPMC_IOC_SEND || cmd == MPMC_IOC_RECV) && ret > 0)
+	if (cmd == MPMC_IOC_SET_CONFIG && !ret && arg == (char *)ep)
+		count_config(w->configs, (void *)arg);
+	if ((cmd == MPMC_IOC_SEND || cmd == MPMC_IOC_RECV) && ret > 0) {
+		/* Where rand_batch() builds batches: always mapped. */
+		struct mpmc_batch *b = (void *)(w->good + GOOD_SIZE - 64);
+		struct mpmc_msgvec *v = (void *)(w->good + GOOD_SIZE / 2);
+		bool ours = arg == (char *)b && b->vec == (uintptr_t)v;
+		long i;
+
+		if (ours && b->flags & MPMC_RECV_PEEK) {
+			w->peeked += ret;
+			return;
+		}
 		w->moved += ret;
+		if (ours && cmd == MPMC_IOC_SEND)
+			for (i = 0; i < ret; i++)
+				w->prio_sent += !!v[i].prio;
+	}
 }
 
 static void op_fcntl(struct worker *w, int fd)
@@ -950,7 +1044,10 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Keeps channels alive and the flip region flipping; resizes and shuts down. */
+/*
+ * Keeps channels alive and the flip region flipping; resizes (to 0 too),
+ * changes modes and shuts down.
+ */
 static void *chaos_main(void *arg)
 {
 	struct rng *r = arg;
@@ -970,10 +1067,17 @@ static void *chaos_main(void *arg)
 			put_slot(r, open(MPMC_DEV, O_RDWR | O_CLOEXEC |
 					 (rn(r, 2) ? O_NONBLOCK : 0)));
 		} else if (one_in(r, 3)) {
+			/*
+			 * Rendezvous one time in 6, modes mostly known ones
+			 * (capacity 0 with overwrite: EINVAL).
+			 */
 			memset(&c, 0, sizeof(c));
-			c.capacity = 1 + rn(r, 64);
+			c.capacity = one_in(r, 6) ? 0 : 1 + rn(r, 64);
 			c.max_msg_size = one_in(r, 4) ? 1 + rn(r, 65536) : 4096;
-			ioctl(fd, MPMC_IOC_SET_CONFIG, &c);
+			c.flags = one_in(r, 8) ? rand_flags(r) :
+				  rn(r, KNOWN_FLAGS + 1);
+			if (!ioctl(fd, MPMC_IOC_SET_CONFIG, &c))
+				count_config(chaos_configs, &c);
 		} else if (one_in(r, 40)) {
 			ioctl(fd, MPMC_IOC_SHUTDOWN, 1 + rn(r, 3));
 		} else if (one_in(r, 20)) {
@@ -1022,6 +1126,7 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 {
 	unsigned long seconds = env_ul("MPMC_FUZZ_SECONDS", 20, 240);
 	unsigned long long seed, calls = 0, children = 0, moved = 0;
+	unsigned long long peeked = 0, prio_sent = 0, configs[3] = { 0 };
 	unsigned long long errs[NERRS] = { 0 };
 	char hist[256];
 	size_t off = 0;
@@ -1108,6 +1213,10 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 		calls += workers[i].calls;
 		children += workers[i].children;
 		moved += workers[i].moved;
+		peeked += workers[i].peeked;
+		prio_sent += workers[i].prio_sent;
+		for (k = 0; k < 3; k++)
+			configs[k] += workers[i].configs[k];
 		for (k = 0; k < NERRS; k++)
 			errs[k] += workers[i].errs[k];
 		close(workers[i].epfd);
@@ -1130,6 +1239,9 @@ TEST_F_TIMEOUT(fuzz, hammer, 300)
 		off += snprintf(hist + off, sizeof(hist) - off, " %s %llu",
 				err_names[k], errs[k]);
 	ksft_print_msg("fuzz: read/write results:%s\n", hist);
+	ksft_print_msg("fuzz: %llu peeked, %llu sent at a priority > 0; configurations set %llu (capacity 0: %llu, with flags: %llu) by the workers, %llu (%llu, %llu) by the chaos thread\n",
+		       peeked, prio_sent, configs[0], configs[1], configs[2],
+		       chaos_configs[0], chaos_configs[1], chaos_configs[2]);
 	fflush(stdout);
 	EXPECT_EQ(0ULL, incoherent) {
 		TH_LOG("incoherent stats (%llu times), first: %s", incoherent,
