@@ -63,6 +63,7 @@ static int batch_once(struct chan *c, struct batchbuf *b, int off, int n, int si
 {
 	switch (c->xp) {
 	case X_MPMC:
+	case X_MPMC_EP:
 		if (recv)
 			return mpmc_batch(c->r, MPMC_IOC_RECV, b->vec, n, size);
 		return mpmc_batch(c->s, MPMC_IOC_SEND, b->vec + off, n, size);

@@ -41,7 +41,7 @@ long read_long_file(const char *path);
 double median(const double *v, int n);
 
 /* transport.c: one channel; producers use s, consumers r (the same fd for some). */
-enum xport { X_MPMC, X_PIPEPKT, X_PIPE, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
+enum xport { X_MPMC, X_MPMC_EP, X_PIPEPKT, X_PIPE, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
 extern const char *const xport_name[X_NR];
 extern const char *mpmc_dev;
 

@@ -13,8 +13,13 @@
  * Transports (CSV column "transport"):
  *   mpmc       /dev/mpmc ($MPMC_BENCH_DEV if set, e.g. to compare a patched
  *              module loaded under another name), one channel per open();
- *              SET_CONFIG gives it
- *              capacity messages of max_msg_size = msg_size bytes
+ *              SET_CONFIG gives it capacity messages of max_msg_size =
+ *              msg_size bytes; producers and consumers share that one
+ *              O_RDWR file
+ *   mpmc-ep    the same channel, but the producers share a send-only
+ *              endpoint and the consumers a receive-only one
+ *              (MPMC_IOC_NEW_ENDPOINT), one file per side as a pipe has; in
+ *              the threads, batch and uring scenarios
  *   pipe-pkt   pipe2(O_DIRECT): packet mode, one write = one packet = one
  *              pipe slot; F_SETPIPE_SZ(capacity * 4096) gives it exactly
  *              `capacity` slots (rounded up to a power of two)
@@ -109,7 +114,7 @@ static void usage(FILE *f)
 "(see the top of tools/mpmc-bench/main.c for what each column means)\n\n"
 "  --full               the full matrix (default: the quick one, ~10 min in TCG)\n"
 "  -g, --groups LIST    groups to run (default all): see below\n"
-"  -t, --transports LIST  mpmc,pipe-pkt,pipe,seqpacket,mqueue (default all)\n"
+"  -t, --transports LIST  mpmc,mpmc-ep,pipe-pkt,pipe,seqpacket,mqueue (default all)\n"
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"

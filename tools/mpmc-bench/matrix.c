@@ -44,13 +44,16 @@ struct cell *cells;
 int ncells;
 static int acells;
 
-static bool xport_ok(int xp, int scen)
+/* Whether transport @xp runs cell @c. */
+static bool xport_ok(int xp, const struct cell *c)
 {
-	switch (scen) {
+	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING)
+		return false;
+	switch (c->scen) {
 	case S_BATCH:
-		return xp == X_MPMC || xp == X_SEQPACKET;
+		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_SEQPACKET;
 	case S_URING:
-		return xp == X_MPMC || xp == X_PIPEPKT || xp == X_PIPE;
+		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPEPKT || xp == X_PIPE;
 	case S_NULL:
 		return xp == X_NULL;
 	default:
@@ -63,7 +66,7 @@ static void add(int xp, int scen, int p, int c, int size, int cap, int batch, in
 	struct cell cl = { xp, scen, p, c, size, cap, batch, qd, pinned };
 	int i;
 
-	if (!xport_ok(xp, scen))
+	if (!xport_ok(xp, &cl))
 		return;
 	for (i = 0; i < ncells; i++)
 		if (!memcmp(&cells[i], &cl, sizeof(cl)))

@@ -22,7 +22,7 @@
 #endif
 
 const char *const xport_name[X_NR] = {
-	"mpmc", "pipe-pkt", "pipe", "seqpacket", "mqueue", "null",
+	"mpmc", "mpmc-ep", "pipe-pkt", "pipe", "seqpacket", "mqueue", "null",
 };
 
 /* The device of transport mpmc: $MPMC_BENCH_DEV or /dev/mpmc. */
@@ -30,6 +30,24 @@ const char *mpmc_dev = "/dev/mpmc";
 
 /* ------------------------------------------------------------------ mpmc */
 
+static int new_endpoint(int fd, unsigned int roles, int flags)
+{
+	struct mpmc_endpoint ep = {
+		.roles = roles,
+		.flags = O_CLOEXEC | (flags & CH_RD_NONBLOCK ? O_NONBLOCK : 0),
+	};
+	int ret = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
+
+	if (ret < 0)
+		DIE_ERRNO("MPMC_IOC_NEW_ENDPOINT");
+	return ret;
+}
+
+/*
+ * mpmc: one O_RDWR file that both sides share (the receivers' own
+ * non-blocking endpoint for epoll); mpmc-ep: a send-only endpoint for the
+ * producers and a receive-only one for the consumers, as two pipe ends.
+ */
 static void open_mpmc(struct chan *c, int size, int cap, int flags)
 {
 	struct mpmc_config cfg = { .capacity = cap, .max_msg_size = size };
@@ -40,15 +58,12 @@ static void open_mpmc(struct chan *c, int size, int cap, int flags)
 	if (ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg))
 		DIE_ERRNO("MPMC_IOC_SET_CONFIG");
 	c->s = c->r = fd;
-	if (flags & CH_RD_NONBLOCK) {
-		struct mpmc_endpoint ep = {
-			.roles = MPMC_ROLE_RECV,
-			.flags = O_NONBLOCK | O_CLOEXEC,
-		};
-
-		c->r = ioctl(fd, MPMC_IOC_NEW_ENDPOINT, &ep);
-		if (c->r < 0)
-			DIE_ERRNO("MPMC_IOC_NEW_ENDPOINT");
+	if (c->xp == X_MPMC_EP) {
+		c->s = new_endpoint(fd, MPMC_ROLE_SEND, 0);
+		c->r = new_endpoint(fd, MPMC_ROLE_RECV, flags);
+		close(fd);
+	} else if (flags & CH_RD_NONBLOCK) {
+		c->r = new_endpoint(fd, MPMC_ROLE_RECV, flags);
 	}
 }
 
@@ -236,6 +251,7 @@ void chan_open(struct chan *c, int xp, int size, int cap, int flags)
 	c->xp = xp;
 	switch (xp) {
 	case X_MPMC:
+	case X_MPMC_EP:
 		open_mpmc(c, size, cap, flags);
 		break;
 	case X_PIPEPKT:
