@@ -41,7 +41,7 @@ long read_long_file(const char *path);
 double median(const double *v, int n);
 
 /* transport.c: one channel; producers use s, consumers r (the same fd for some). */
-enum xport { X_MPMC, X_MPMC_EP, X_PIPEPKT, X_PIPE, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
+enum xport { X_MPMC, X_MPMC_EP, X_PIPEPKT, X_PIPE, X_PIPE64K, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
 extern const char *const xport_name[X_NR];
 extern const char *mpmc_dev;
 
@@ -157,7 +157,7 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs);
 /* matrix.c */
 enum group {
 	G_MN, G_PROCS, G_PINGPONG, G_EPOLL, G_BATCH, G_URING, G_SIZES, G_CAPS,
-	G_PINNED, G_WAKEUP, G_NR
+	G_PINNED, G_WAKEUP, G_OOB, G_NR
 };
 extern const char *const group_name[G_NR];
 extern const char *const group_help[G_NR];

@@ -26,6 +26,9 @@
  *   pipe       plain pipe; all messages have the same size <= PIPE_BUF so
  *              each write is atomic and each read of msg_size bytes gets one
  *              whole message; F_SETPIPE_SZ(max(capacity * msg_size, 4096))
+ *   pipe-64k   a plain pipe left as pipe() makes it (16 pages, 64 KiB, no
+ *              F_SETPIPE_SZ), as most programs use one; only in threads
+ *              cells that hold 64 KiB (capacity x msg_size), e.g. 64 B x 1024
  *   seqpacket  socketpair(AF_UNIX, SOCK_SEQPACKET); producers share one end,
  *              consumers the other. Capacity: SO_SNDBUF(FORCE) sized from a
  *              measured per-message truesize so that `capacity` messages fit
@@ -114,7 +117,8 @@ static void usage(FILE *f)
 "(see the top of tools/mpmc-bench/main.c for what each column means)\n\n"
 "  --full               the full matrix (default: the quick one, ~10 min in TCG)\n"
 "  -g, --groups LIST    groups to run (default all): see below\n"
-"  -t, --transports LIST  mpmc,mpmc-ep,pipe-pkt,pipe,seqpacket,mqueue (default all)\n"
+"  -t, --transports LIST  mpmc,mpmc-ep,pipe-pkt,pipe,pipe-64k,\n"
+"                       seqpacket,mqueue (default all)\n"
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"

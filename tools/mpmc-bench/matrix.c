@@ -14,7 +14,7 @@ const char *const scen_name[S_NR] = {
 
 const char *const group_name[G_NR] = {
 	"mn", "procs", "pingpong", "epoll", "batch", "uring", "sizes", "caps",
-	"pinned", "wakeup",
+	"pinned", "wakeup", "oob",
 };
 
 const char *const group_help[G_NR] = {
@@ -28,6 +28,7 @@ const char *const group_help[G_NR] = {
 	"1:1 with capacities 1/64/1024",
 	"1:1 and ping-pong with every thread on CPU 0",
 	"1 producer, 8 blocked receivers: receiver wakeups per message",
+	"out of the box: 1:1 and 4:4 threads, mpmc at capacity 1024 vs a default pipe (64 KiB)",
 };
 
 #define BASE_SIZE	64
@@ -49,6 +50,9 @@ static bool xport_ok(int xp, const struct cell *c)
 {
 	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING)
 		return false;
+	/* A default pipe holds 64 KiB: only where the others hold as much. */
+	if (xp == X_PIPE64K)
+		return c->scen == S_THREADS && c->cap * c->size == 65536;
 	switch (c->scen) {
 	case S_BATCH:
 		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_SEQPACKET;
@@ -180,6 +184,10 @@ static void add_groups(int xp, unsigned groups, bool full)
 		add_pinned(xp, full);
 	if (groups & (1u << G_WAKEUP))
 		add(xp, S_WAKEUP, 1, WAKEUP_RX, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	if ((groups & (1u << G_OOB)) && (xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPE64K)) {
+		add(xp, S_THREADS, 1, 1, BASE_SIZE, 1024, 1, 0, 0);
+		add(xp, S_THREADS, 4, 4, BASE_SIZE, 1024, 1, 0, 0);
+	}
 }
 
 void build_matrix(unsigned groups, bool full)

@@ -22,7 +22,7 @@
 #endif
 
 const char *const xport_name[X_NR] = {
-	"mpmc", "mpmc-ep", "pipe-pkt", "pipe", "seqpacket", "mqueue", "null",
+	"mpmc", "mpmc-ep", "pipe-pkt", "pipe", "pipe-64k", "seqpacket", "mqueue", "null",
 };
 
 /* The device of transport mpmc: $MPMC_BENCH_DEV or /dev/mpmc. */
@@ -91,6 +91,18 @@ static void open_pipe(struct chan *c, int size, int cap, int flags)
 		if (!warned++)
 			note("F_SETPIPE_SZ(%d): %s", v, strerror(errno));
 	}
+	c->s = p[1];
+	c->r = p[0];
+	set_nonblock(c->r, flags);
+}
+
+/* pipe-64k: a pipe as pipe() makes it, 16 pages (64 KiB). */
+static void open_pipe64k(struct chan *c, int flags)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC))
+		DIE_ERRNO("pipe2");
 	c->s = p[1];
 	c->r = p[0];
 	set_nonblock(c->r, flags);
@@ -257,6 +269,9 @@ void chan_open(struct chan *c, int xp, int size, int cap, int flags)
 	case X_PIPEPKT:
 	case X_PIPE:
 		open_pipe(c, size, cap, flags);
+		break;
+	case X_PIPE64K:
+		open_pipe64k(c, flags);
 		break;
 	case X_SEQPACKET:
 		open_seqpacket(c, size, cap, flags);
