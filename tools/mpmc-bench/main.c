@@ -25,7 +25,11 @@
  *              `capacity` slots (rounded up to a power of two)
  *   pipe       plain pipe; all messages have the same size <= PIPE_BUF so
  *              each write is atomic and each read of msg_size bytes gets one
- *              whole message; F_SETPIPE_SZ(max(capacity * msg_size, 4096))
+ *              whole message; F_SETPIPE_SZ(max(capacity * msg_size, 4096)).
+ *              Not at capacity 1: its one page would hold 4096 / msg_size
+ *              messages (the peers there, mqueue with mq_maxmsg 1, pipe-pkt
+ *              with one slot and seqpacket with the smallest SO_SNDBUF, hold
+ *              one, or the few the kernel's minimum buffer admits)
  *   pipe-64k   a plain pipe left as pipe() makes it (16 pages, 64 KiB, no
  *              F_SETPIPE_SZ), as most programs use one; only in threads
  *              cells that hold 64 KiB (capacity x msg_size), e.g. 64 B x 1024

@@ -50,6 +50,9 @@ static bool xport_ok(int xp, const struct cell *c)
 {
 	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING)
 		return false;
+	/* One page of a plain pipe holds 4096 / size messages, not 1. */
+	if (xp == X_PIPE && c->cap == 1)
+		return false;
 	/* A default pipe holds 64 KiB: only where the others hold as much. */
 	if (xp == X_PIPE64K)
 		return c->scen == S_THREADS && c->cap * c->size == 65536;
