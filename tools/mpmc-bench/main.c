@@ -60,7 +60,8 @@
  *              there" semantics)
  *   uring      1:1 threads, each with its own io_uring, keeping `qd`
  *              WRITEs / READs in flight (blocking fds; mpmc has FMODE_NOWAIT
- *              and a keyed poll, pipes on 6.1 go through io-wq)
+ *              and a keyed poll, so has seqpacket; pipes on 6.1 go through
+ *              io-wq)
  *   wakeup     1 producer and 8 consumers blocked in receive; the producer
  *              sleeps --gap-us between messages so that every message finds
  *              all 8 asleep. ctxsw_per_msg here counts the 8 receivers only:

@@ -23,7 +23,7 @@ const char *const group_help[G_NR] = {
 	"round trips between two threads over two channels",
 	"4 producers -> 64 channels -> 1 epoll consumer",
 	"1:1 batches of 1/8/64 (MPMC_IOC_SEND/RECV vs sendmmsg/recvmmsg), capacity 1024",
-	"1:1 io_uring at queue depth 1 and 32 (mpmc, pipe-pkt)",
+	"1:1 io_uring at queue depth 1 and 32 (mpmc, mpmc-ep, pipe-pkt, seqpacket)",
 	"1:1 with message sizes 8/64/512/4096",
 	"1:1 with capacities 1/64/1024",
 	"1:1 and ping-pong with every thread on CPU 0",
@@ -60,7 +60,8 @@ static bool xport_ok(int xp, const struct cell *c)
 	case S_BATCH:
 		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_SEQPACKET;
 	case S_URING:
-		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPEPKT || xp == X_PIPE;
+		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPEPKT || xp == X_PIPE ||
+		       xp == X_SEQPACKET;
 	case S_NULL:
 		return xp == X_NULL;
 	default:
