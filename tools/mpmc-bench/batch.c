@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * mpmc-bench: batches of messages: MPMC_IOC_SEND / MPMC_IOC_RECV for mpmc,
- * sendmmsg / recvmmsg(MSG_WAITFORONE) for seqpacket.
+ * sendmmsg / recvmmsg(MSG_WAITFORONE) for seqpacket, and for a plain pipe
+ * fixed-size records, a batch per write (64 x 64 B: one 4 KiB write).
  */
 #include "bench.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 
 struct batchbuf *batch_alloc(int n, int size)
@@ -58,6 +60,21 @@ static int seq_recv_batch(struct chan *c, struct batchbuf *b, int n, int size)
 	return ret;
 }
 
+/*
+ * Every write is a whole number of records and at most PIPE_BUF bytes
+ * (atomic), so a read of whole records gets whole records.
+ */
+static int pipe_batch(struct chan *c, struct batchbuf *b, int off, int n, int size, bool recv)
+{
+	char *p = b->data + (size_t)off * size;
+	ssize_t ret = recv ? read(c->r, p, (size_t)n * size) : write(c->s, p, (size_t)n * size);
+
+	if (ret > 0 && ret % size)
+		die("pipe batch %s: %zd bytes, not whole %d-byte records",
+		    recv ? "read" : "write", ret, size);
+	return ret > 0 ? ret / size : ret;
+}
+
 /* One call moving up to @n messages from @off (receive: from 0). */
 static int batch_once(struct chan *c, struct batchbuf *b, int off, int n, int size, bool recv)
 {
@@ -71,6 +88,8 @@ static int batch_once(struct chan *c, struct batchbuf *b, int off, int n, int si
 		if (recv)
 			return seq_recv_batch(c, b, n, size);
 		return sendmmsg(c->s, b->mm + off, n, 0);
+	case X_PIPE:
+		return pipe_batch(c, b, off, n, size, recv);
 	default:
 		die("%s has no batch %s", xport_name[c->xp], recv ? "receive" : "send");
 	}

@@ -57,7 +57,9 @@
  *   batch      1:1 threads moving `batch` messages per call: MPMC_IOC_SEND /
  *              MPMC_IOC_RECV for mpmc, sendmmsg / recvmmsg(MSG_WAITFORONE)
  *              for seqpacket (the same "wait for one, then take what is
- *              there" semantics)
+ *              there" semantics); for the plain pipe a batch of fixed-size
+ *              records in one write of at most PIPE_BUF bytes (64 x 64 B =
+ *              4 KiB), received by reads of up to a batch of whole records
  *   uring      1:1 threads, each with its own io_uring, keeping `qd`
  *              WRITEs / READs in flight (blocking fds; mpmc has FMODE_NOWAIT
  *              and a keyed poll, so has seqpacket; pipes on 6.1 go through

@@ -22,7 +22,8 @@ const char *const group_help[G_NR] = {
 	"P:C processes (fork): 1:1 4:4",
 	"round trips between two threads over two channels",
 	"4 producers -> 64 channels -> 1 epoll consumer",
-	"1:1 batches of 1/8/64 (MPMC_IOC_SEND/RECV vs sendmmsg/recvmmsg), capacity 1024",
+	"1:1 batches of 1/8/64, capacity 1024: MPMC_IOC_SEND/RECV, sendmmsg/recvmmsg,\n"
+	"            and a plain pipe with a batch of 64 B records per write",
 	"1:1 io_uring at queue depth 1 and 32 (mpmc, mpmc-ep, pipe-pkt, seqpacket)",
 	"1:1 with message sizes 8/64/512/4096",
 	"1:1 with capacities 1/64/1024",
@@ -58,7 +59,8 @@ static bool xport_ok(int xp, const struct cell *c)
 		return c->scen == S_THREADS && c->cap * c->size == 65536;
 	switch (c->scen) {
 	case S_BATCH:
-		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_SEQPACKET;
+		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_SEQPACKET ||
+		       (xp == X_PIPE && c->batch * c->size <= 4096);
 	case S_URING:
 		return xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPEPKT || xp == X_PIPE ||
 		       xp == X_SEQPACKET;
