@@ -72,7 +72,8 @@ int chan_send_batch(struct chan *c, struct batchbuf *b, int off, int n, int size
 int chan_recv_batch(struct chan *c, struct batchbuf *b, int n, int size);
 
 /* The cells. */
-enum scen { S_THREADS, S_PROCS, S_PINGPONG, S_EPOLL, S_BATCH, S_URING, S_WAKEUP, S_NULL, S_NR };
+enum scen { S_THREADS, S_PROCS, S_PINGPONG, S_EPOLL, S_BATCH, S_URING, S_WAKEUP, S_FAIR, S_NULL,
+	    S_NR };
 extern const char *const scen_name[S_NR];
 
 struct cell {
@@ -88,6 +89,7 @@ struct wres {
 	uint64_t csw;		/* this worker's context switches */
 	uint64_t sum;		/* consumers: sum of received values */
 	uint64_t count;		/* consumers: messages received */
+	uint64_t max_gap_ns;	/* fair: longest wait for a message */
 	int consumer;
 };
 
@@ -147,6 +149,8 @@ struct sample {
 	double rate;		/* messages (round trips) per second */
 	double cpu_per_msg;	/* ns */
 	double csw_per_msg;
+	double min_share, max_share;	/* of the fewest/most a consumer got, 1 = even; */
+	double max_wait_us;		/* fair: the longest wait; else NAN */
 };
 
 extern uint64_t gap_ns;
@@ -157,7 +161,7 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs);
 /* matrix.c */
 enum group {
 	G_MN, G_PROCS, G_PINGPONG, G_EPOLL, G_BATCH, G_URING, G_SIZES, G_CAPS,
-	G_PINNED, G_WAKEUP, G_OOB, G_NR
+	G_PINNED, G_WAKEUP, G_OOB, G_FAIR, G_NR
 };
 extern const char *const group_name[G_NR];
 extern const char *const group_help[G_NR];

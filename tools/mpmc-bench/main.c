@@ -68,6 +68,9 @@
  *              sleeps --gap-us between messages so that every message finds
  *              all 8 asleep. ctxsw_per_msg here counts the 8 receivers only:
  *              it is "receiver wakeups per message" (1.0 = no herd)
+ *   fair       1:4 threads like threads, but each consumer also reads the
+ *              clock after every message it receives: what the FIFO
+ *              hand-off buys, in min_share, max_share and max_wait_us
  *   getppid    the null-syscall floor (transport null)
  *
  * Columns:
@@ -80,6 +83,14 @@
  *              parallelism; median over the repetitions
  *   ctxsw_per_msg  voluntary + involuntary context switches of all threads
  *              of the cell per message (getrusage); see wakeup above
+ *   min_share,max_share  the fewest and the most messages one consumer
+ *              received, over an even share (1.000 = every consumer got
+ *              total / C); median over the repetitions; empty with one
+ *              consumer
+ *   max_wait_us  fair only: the longest time one consumer went without a
+ *              message (from the start, or its previous message, to the
+ *              return of its next receive), in microseconds; median over
+ *              the repetitions of each one's longest; empty elsewhere
  *
  * Termination is exact: producers send a fixed count each; consumers reserve
  * the right to receive a message (or a batch) from a shared counter before
@@ -99,6 +110,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -120,7 +132,8 @@ static void usage(FILE *f)
 "Usage: mpmc-bench [OPTIONS]\n"
 "Runs a matrix of message-passing benchmarks and writes CSV:\n"
 "  transport,scenario,producers,consumers,msg_size,capacity,batch,qd,pinned,reps,\n"
-"  median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg\n"
+"  median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg,\n"
+"  min_share,max_share,max_wait_us\n"
 "(see the top of tools/mpmc-bench/main.c for what each column means)\n\n"
 "  --full               the full matrix (default: the quick one, ~10 min in TCG)\n"
 "  -g, --groups LIST    groups to run (default all): see below\n"
@@ -278,6 +291,7 @@ struct cellrun {
 	const struct cell *c;
 	long n;
 	double rate[MAX_REPS], csw[MAX_REPS], nsc[MAX_REPS];
+	double lo_share[MAX_REPS], hi_share[MAX_REPS], wait_us[MAX_REPS];
 };
 
 struct bench {
@@ -307,11 +321,24 @@ static void run_rounds(struct bench *b, struct cellrun *cr, int g)
 			cr[m].rate[k] = s.rate;
 			cr[m].csw[k] = s.csw_per_msg;
 			cr[m].nsc[k] = floor ? 1 : s.cpu_per_msg / nullc;
+			cr[m].lo_share[k] = s.min_share;
+			cr[m].hi_share[k] = s.max_share;
+			cr[m].wait_us[k] = s.max_wait_us;
 		}
 	}
 	/* Later rounds measure the floor with ~time_ms / 4 of calls. */
 	if (floor)
 		b->null_n = cr[0].n / 4 > 1000 ? cr[0].n / 4 : 1000;
+}
+
+/* A median as a CSV field: empty where it was not measured (NAN). */
+static void put_median(FILE *f, const double *v, int n, const char *fmt)
+{
+	double m = median(v, n);
+
+	fputc(',', f);
+	if (!isnan(m))
+		fprintf(f, fmt, m);
 }
 
 static void print_row(struct bench *b, const struct cellrun *cr, int idx)
@@ -329,9 +356,13 @@ static void print_row(struct bench *b, const struct cellrun *cr, int idx)
 	}
 	nsc = median(cr->nsc, reps);
 	csw = median(cr->csw, reps);
-	fprintf(b->csv, "%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%.0f,%.0f,%.3f,%.3f\n",
+	fprintf(b->csv, "%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.0f,%.0f,%.0f,%.3f,%.3f",
 		xport_name[c->xp], scen_name[c->scen], c->prod, c->cons, c->size,
 		c->cap, c->batch, c->qd, c->pinned, reps, med, lo, hi, nsc, csw);
+	put_median(b->csv, cr->lo_share, reps, "%.3f");
+	put_median(b->csv, cr->hi_share, reps, "%.3f");
+	put_median(b->csv, cr->wait_us, reps, "%.0f");
+	fputc('\n', b->csv);
 	cell_desc(c, d, sizeof(d));
 	note("[%d/%d %.0fs] %-40s n=%-7ld %10.0f/s (%.0f..%.0f) %7.2f nsc/msg %5.2f csw/msg",
 	     idx + 1, ncells, (now_ns() - b->start) / 1e9, d, cr->n, med, lo, hi, nsc, csw);
@@ -380,7 +411,8 @@ static void run_all(const struct opts *o)
 	note("%d cells, %d reps, ~%d ms each, kernel %s, %ld CPUs", ncells, o->reps, o->time_ms,
 	     un.release, sysconf(_SC_NPROCESSORS_ONLN));
 	fprintf(b.csv, "transport,scenario,producers,consumers,msg_size,capacity,batch,qd,pinned,"
-		"reps,median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg\n");
+		"reps,median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg,"
+		"min_share,max_share,max_wait_us\n");
 	fflush(b.csv);
 	b.start = now_ns();
 	for (i = 0; i < ncells; i = j) {

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 
 const char *const scen_name[S_NR] = {
-	"threads", "procs", "pingpong", "epoll64", "batch", "uring", "wakeup", "getppid",
+	"threads", "procs", "pingpong", "epoll64", "batch", "uring", "wakeup", "fair",
+	"getppid",
 };
 
 const char *const group_name[G_NR] = {
 	"mn", "procs", "pingpong", "epoll", "batch", "uring", "sizes", "caps",
-	"pinned", "wakeup", "oob",
+	"pinned", "wakeup", "oob", "fair",
 };
 
 const char *const group_help[G_NR] = {
@@ -30,6 +31,7 @@ const char *const group_help[G_NR] = {
 	"1:1 and ping-pong with every thread on CPU 0",
 	"1 producer, 8 blocked receivers: receiver wakeups per message",
 	"out of the box: 1:1 and 4:4 threads, mpmc at capacity 1024 vs a default pipe (64 KiB)",
+	"1:4 threads, each consumer's share of the messages and its longest wait",
 };
 
 #define BASE_SIZE	64
@@ -49,7 +51,8 @@ static int acells;
 /* Whether transport @xp runs cell @c. */
 static bool xport_ok(int xp, const struct cell *c)
 {
-	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING)
+	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING &&
+	    c->scen != S_FAIR)
 		return false;
 	/* One page of a plain pipe holds 4096 / size messages, not 1. */
 	if (xp == X_PIPE && c->cap == 1)
@@ -190,6 +193,8 @@ static void add_groups(int xp, unsigned groups, bool full)
 		add_pinned(xp, full);
 	if (groups & (1u << G_WAKEUP))
 		add(xp, S_WAKEUP, 1, WAKEUP_RX, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	if (groups & (1u << G_FAIR))
+		add(xp, S_FAIR, 1, 4, BASE_SIZE, BASE_CAP, 1, 0, 0);
 	if ((groups & (1u << G_OOB)) && (xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPE64K)) {
 		add(xp, S_THREADS, 1, 1, BASE_SIZE, 1024, 1, 0, 0);
 		add(xp, S_THREADS, 4, 4, BASE_SIZE, 1024, 1, 0, 0);

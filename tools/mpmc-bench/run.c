@@ -7,6 +7,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -135,6 +136,30 @@ static uint64_t expected_sum(struct run *r)
 }
 
 /*
+ * The consumers' shares: the fewest and the most messages one got, over
+ * an even share (NAN with one consumer), and the longest wait of fair.
+ */
+static void run_shares(struct run *r, struct sample *s)
+{
+	double lo = INFINITY, hi = 0, even;
+	uint64_t gap = 0;
+	int i, nc = 0;
+
+	for (i = 0; i < r->nworkers; i++) {
+		if (!r->res[i].consumer)
+			continue;
+		nc++;
+		lo = r->res[i].count < lo ? r->res[i].count : lo;
+		hi = r->res[i].count > hi ? r->res[i].count : hi;
+		gap = r->res[i].max_gap_ns > gap ? r->res[i].max_gap_ns : gap;
+	}
+	even = (double)r->total / nc;
+	s->min_share = nc > 1 ? lo / even : NAN;
+	s->max_share = nc > 1 ? hi / even : NAN;
+	s->max_wait_us = r->cell.scen == S_FAIR ? gap / 1e3 : NAN;
+}
+
+/*
  * Every message received exactly once; the workers' own CPU time and
  * switches (wakeup: the receivers' switches only) into @cpu and @csw.
  */
@@ -208,6 +233,7 @@ static struct sample run_once(const struct cell *cell, long n)
 	s.rate = r->total / s.secs;
 	s.cpu_per_msg = (double)cpu / r->total;
 	s.csw_per_msg = (double)csw / r->total;
+	run_shares(r, &s);
 	run_free(r);
 	return s;
 }
@@ -230,6 +256,7 @@ struct sample run_null(long n)
 	s.rate = n / s.secs;
 	s.cpu_per_msg = (double)(c1 - c0) / n;
 	s.csw_per_msg = (double)(ctxsw(RUSAGE_THREAD) - csw0) / n;
+	s.min_share = s.max_share = s.max_wait_us = NAN;
 	return s;
 }
 

@@ -90,6 +90,25 @@ static void w_consumer(struct worker *w)
 	consumer_done(w, sum, n);
 }
 
+/* fair: a consumer that also times the wait for each of its messages. */
+static void w_fair_consumer(struct worker *w)
+{
+	struct run *r = w->r;
+	uint64_t sum = 0, t, last, gap = 0;
+	long n = 0;
+
+	worker_begin(w);
+	for (last = now_ns(); reserve(r, 1); n++, last = t) {
+		chan_recv(&r->chans[0], w->buf, r->cell.size);
+		t = now_ns();
+		if (t - last > gap)
+			gap = t - last;
+		sum += get_value(w->buf);
+	}
+	r->res[w->id].max_gap_ns = gap;
+	consumer_done(w, sum, n);
+}
+
 static void w_batch_producer(struct worker *w)
 {
 	struct run *r = w->r;
@@ -218,6 +237,8 @@ void (*worker_fn(int scen, bool producer))(struct worker *)
 	case S_PROCS:
 	case S_WAKEUP:
 		return producer ? w_producer : w_consumer;
+	case S_FAIR:
+		return producer ? w_producer : w_fair_consumer;
 	case S_BATCH:
 		return producer ? w_batch_producer : w_batch_consumer;
 	case S_EPOLL:
