@@ -40,8 +40,12 @@ int write_file(const char *path, const char *val);
 long read_long_file(const char *path);
 double median(const double *v, int n);
 
+/* cgroup.c */
+void cgroup_enter(const char *dir);
+void cgroup_report(const char *dir);
+
 /* transport.c: one channel; producers use s, consumers r (the same fd for some). */
-enum xport { X_MPMC, X_MPMC_EP, X_PIPEPKT, X_PIPE, X_PIPE64K, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
+enum xport { X_MPMC, X_MPMC_EP, X_MPMC_TP, X_PIPEPKT, X_PIPE, X_PIPE64K, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
 extern const char *const xport_name[X_NR];
 extern const char *mpmc_dev;
 
@@ -52,6 +56,7 @@ struct chan {
 
 #define CH_RD_NONBLOCK	1	/* consumers' descriptor is O_NONBLOCK */
 
+bool mpmc_has_throughput(void);
 void chan_open(struct chan *c, int xp, int size, int cap, int flags);
 void chan_close(struct chan *c);
 void chan_send(struct chan *c, const void *buf, size_t len);
@@ -161,7 +166,7 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs);
 /* matrix.c */
 enum group {
 	G_MN, G_PROCS, G_PINGPONG, G_EPOLL, G_BATCH, G_URING, G_SIZES, G_CAPS,
-	G_PINNED, G_WAKEUP, G_OOB, G_FAIR, G_NR
+	G_PINNED, G_WAKEUP, G_OOB, G_FAIR, G_TARGETS, G_NR
 };
 extern const char *const group_name[G_NR];
 extern const char *const group_help[G_NR];

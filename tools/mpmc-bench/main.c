@@ -20,6 +20,10 @@
  *              endpoint and the consumers a receive-only one
  *              (MPMC_IOC_NEW_ENDPOINT), one file per side as a pipe has; in
  *              the threads, batch and uring scenarios
+ *   mpmc-tp    as mpmc, in throughput mode (MPMC_CONFIG_THROUGHPUT, SPEC
+ *              section 14: no FIFO hand-off), in threads and fair cells with
+ *              more than one consumer; left out with a note when the module
+ *              refuses the flag
  *   pipe-pkt   pipe2(O_DIRECT): packet mode, one write = one packet = one
  *              pipe slot; F_SETPIPE_SZ(capacity * 4096) gives it exactly
  *              `capacity` slots (rounded up to a power of two)
@@ -98,6 +102,11 @@
  * and no sentinel is needed. Each message carries a distinct 64-bit value;
  * the consumers' sum is checked against the producers' (exactly once).
  *
+ * With --cgroup DIR everything runs in a child cgroup with the memory
+ * controller on (tools/run-bench's memcg pass), where kernel memory
+ * accounting is live for every transport that charges (mpmc, pipes,
+ * mqueue; AF_UNIX skbs are not charged to a memcg in 6.1).
+ *
  * Each cell first runs a warm-up that calibrates the message count to about
  * --time-ms of wall time per repetition. The cells that differ only in
  * transport form a group, and their `reps` timed repetitions run round-robin
@@ -121,7 +130,7 @@ struct opts {
 	struct filter filter;
 	bool full, list;
 	int reps, time_ms, wakeup_msgs;
-	const char *out;
+	const char *out, *cgroup;
 };
 
 static void usage(FILE *f)
@@ -137,8 +146,8 @@ static void usage(FILE *f)
 "(see the top of tools/mpmc-bench/main.c for what each column means)\n\n"
 "  --full               the full matrix (default: the quick one, ~10 min in TCG)\n"
 "  -g, --groups LIST    groups to run (default all): see below\n"
-"  -t, --transports LIST  mpmc,mpmc-ep,pipe-pkt,pipe,pipe-64k,\n"
-"                       seqpacket,mqueue (default all)\n"
+"  -t, --transports LIST  mpmc,mpmc-ep,mpmc-tp,pipe-pkt,pipe,\n"
+"                       pipe-64k,seqpacket,mqueue (default all)\n"
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"
@@ -150,6 +159,9 @@ static void usage(FILE *f)
 "  --gap-us US          wakeup: producer pause between messages (default 1000)\n"
 "  --wakeup-msgs N      wakeup: messages per repetition (default 150)\n"
 "  -o, --out FILE       write the CSV to FILE (default stdout)\n"
+"  --cgroup DIR         run in the child cgroup DIR (cgroup2, e.g.\n"
+"                       /sys/fs/cgroup/mpmc-bench), made with the memory\n"
+"                       controller on: kernel memory charging is live\n"
 "  --pin                run every selected cell with all threads on CPU 0\n"
 "  -l, --list           print the cells that would run, then exit\n"
 "  -q, --quiet          no progress on stderr\n"
@@ -226,6 +238,7 @@ static const struct option long_opts[] = {
 	{ "list", no_argument, NULL, 'l' },
 	{ "pin", no_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "cgroup", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -247,6 +260,7 @@ static bool parse_opt(struct opts *o, int opt, const char *arg)
 	case 'G': gap_ns = strtoull(arg, NULL, 10) * 1000; break;
 	case 'W': o->wakeup_msgs = atoi(arg); break;
 	case 'o': o->out = arg; break;
+	case 'c': o->cgroup = arg; break;
 	case 'l': o->list = true; break;
 	case 'p': o->filter.pin = true; break;
 	case 'q': verbose = 0; break;
@@ -260,7 +274,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	int opt;
 
 	memset(o, 0, sizeof(*o));
-	o->groups = (1u << G_NR) - 1;
+	o->groups = ((1u << G_NR) - 1) & ~(1u << G_TARGETS);
 	o->filter.xports = (1u << X_NULL) - 1;
 	o->reps = 5;
 	o->wakeup_msgs = 150;
@@ -403,8 +417,6 @@ static void run_all(const struct opts *o)
 	int i, j;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (getenv("MPMC_BENCH_DEV") && *getenv("MPMC_BENCH_DEV"))
-		mpmc_dev = getenv("MPMC_BENCH_DEV");
 	if (o->out && !(b.csv = fopen(o->out, "w")))
 		die("%s: %s", o->out, strerror(errno));
 	uname(&un);
@@ -414,6 +426,8 @@ static void run_all(const struct opts *o)
 		"reps,median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg,"
 		"min_share,max_share,max_wait_us\n");
 	fflush(b.csv);
+	if (o->cgroup)
+		cgroup_enter(o->cgroup);
 	b.start = now_ns();
 	for (i = 0; i < ncells; i = j) {
 		for (j = i + 1; j < ncells && same_config(&cells[i], &cells[j]); j++)
@@ -422,6 +436,8 @@ static void run_all(const struct opts *o)
 	}
 	if (b.csv != stdout)
 		fclose(b.csv);
+	if (o->cgroup)
+		cgroup_report(o->cgroup);
 	note("done in %.0f s", (now_ns() - b.start) / 1e9);
 }
 
@@ -430,6 +446,13 @@ int main(int argc, char **argv)
 	struct opts o;
 
 	parse_args(&o, argc, argv);
+	if (getenv("MPMC_BENCH_DEV") && *getenv("MPMC_BENCH_DEV"))
+		mpmc_dev = getenv("MPMC_BENCH_DEV");
+	if (!o.list && (o.filter.xports & (1u << X_MPMC_TP)) && !mpmc_has_throughput()) {
+		note("mpmc-tp left out: %s refuses MPMC_CONFIG_THROUGHPUT (%s)", mpmc_dev,
+		     strerror(errno));
+		o.filter.xports &= ~(1u << X_MPMC_TP);
+	}
 	build_matrix(o.groups, o.full);
 	filter_cells(&o.filter);
 	group_cells();

@@ -15,7 +15,7 @@ const char *const scen_name[S_NR] = {
 
 const char *const group_name[G_NR] = {
 	"mn", "procs", "pingpong", "epoll", "batch", "uring", "sizes", "caps",
-	"pinned", "wakeup", "oob", "fair",
+	"pinned", "wakeup", "oob", "fair", "targets",
 };
 
 const char *const group_help[G_NR] = {
@@ -32,6 +32,8 @@ const char *const group_help[G_NR] = {
 	"1 producer, 8 blocked receivers: receiver wakeups per message",
 	"out of the box: 1:1 and 4:4 threads, mpmc at capacity 1024 vs a default pipe (64 KiB)",
 	"1:4 threads, each consumer's share of the messages and its longest wait",
+	"only the cells of the speed issue's targets (1:1, 4:4, 1:4, oob, batch 64,\n"
+	"            capacity 1, ping-pong): not in 'all'",
 };
 
 #define BASE_SIZE	64
@@ -54,6 +56,9 @@ static bool xport_ok(int xp, const struct cell *c)
 	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING &&
 	    c->scen != S_FAIR)
 		return false;
+	/* Throughput mode matters where consumers compete. */
+	if (xp == X_MPMC_TP)
+		return (c->scen == S_THREADS || c->scen == S_FAIR) && c->cons > 1;
 	/* One page of a plain pipe holds 4096 / size messages, not 1. */
 	if (xp == X_PIPE && c->cap == 1)
 		return false;
@@ -201,14 +206,32 @@ static void add_groups(int xp, unsigned groups, bool full)
 	}
 }
 
+/* The cells of the speed issue's target table. */
+static void add_targets(int xp)
+{
+	add(xp, S_THREADS, 1, 1, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	add(xp, S_THREADS, 4, 4, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	add(xp, S_THREADS, 1, 4, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	add(xp, S_THREADS, 1, 1, BASE_SIZE, 1, 1, 0, 0);
+	add(xp, S_PINGPONG, 1, 1, BASE_SIZE, BASE_CAP, 1, 0, 0);
+	add(xp, S_BATCH, 1, 1, BASE_SIZE, 1024, 64, 0, 0);
+	if (xp == X_MPMC || xp == X_MPMC_EP || xp == X_PIPE64K) {
+		add(xp, S_THREADS, 1, 1, BASE_SIZE, 1024, 1, 0, 0);
+		add(xp, S_THREADS, 4, 4, BASE_SIZE, 1024, 1, 0, 0);
+	}
+}
+
 void build_matrix(unsigned groups, bool full)
 {
 	int xp;
 
 	/* The floor comes first: every other row is expressed in it. */
 	add(X_NULL, S_NULL, 1, 0, 0, 0, 1, 0, 0);
-	for (xp = 0; xp < X_NULL; xp++)
+	for (xp = 0; xp < X_NULL; xp++) {
 		add_groups(xp, groups, full);
+		if (groups & (1u << G_TARGETS))
+			add_targets(xp);
+	}
 }
 
 static bool in_list(const struct intlist *l, int v)

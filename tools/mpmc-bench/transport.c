@@ -17,12 +17,15 @@
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
 #endif
+#ifndef MPMC_CONFIG_THROUGHPUT
+#define MPMC_CONFIG_THROUGHPUT 2	/* SPEC section 14: no FIFO hand-off */
+#endif
 #ifndef SO_SNDBUFFORCE
 #define SO_SNDBUFFORCE 32
 #endif
 
 const char *const xport_name[X_NR] = {
-	"mpmc", "mpmc-ep", "pipe-pkt", "pipe", "pipe-64k", "seqpacket", "mqueue", "null",
+	"mpmc", "mpmc-ep", "mpmc-tp", "pipe-pkt", "pipe", "pipe-64k", "seqpacket", "mqueue", "null",
 };
 
 /* The device of transport mpmc: $MPMC_BENCH_DEV or /dev/mpmc. */
@@ -43,19 +46,45 @@ static int new_endpoint(int fd, unsigned int roles, int flags)
 	return ret;
 }
 
-/*
- * mpmc: one O_RDWR file that both sides share (the receivers' own
- * non-blocking endpoint for epoll); mpmc-ep: a send-only endpoint for the
- * producers and a receive-only one for the consumers, as two pipe ends.
- */
-static void open_mpmc(struct chan *c, int size, int cap, int flags)
+/* A new channel of @cap messages of @size bytes, or -1 (errno). */
+static int mpmc_new(int size, int cap, unsigned int cfg_flags)
 {
-	struct mpmc_config cfg = { .capacity = cap, .max_msg_size = size };
-	int fd = open(mpmc_dev, O_RDWR | O_CLOEXEC);
+	struct mpmc_config cfg = { .capacity = cap, .max_msg_size = size, .flags = cfg_flags };
+	int fd = open(mpmc_dev, O_RDWR | O_CLOEXEC), err;
 
 	if (fd < 0)
 		die("open %s: %s", mpmc_dev, strerror(errno));
-	if (ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg))
+	if (ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether the module has the throughput mode (mpmc-tp). */
+bool mpmc_has_throughput(void)
+{
+	int fd = mpmc_new(64, 64, MPMC_CONFIG_THROUGHPUT);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/*
+ * mpmc: one O_RDWR file that both sides share (the receivers' own
+ * non-blocking endpoint for epoll); mpmc-ep: a send-only endpoint for the
+ * producers and a receive-only one for the consumers, as two pipe ends;
+ * mpmc-tp: as mpmc, in throughput mode.
+ */
+static void open_mpmc(struct chan *c, int size, int cap, int flags)
+{
+	int fd = mpmc_new(size, cap, c->xp == X_MPMC_TP ? MPMC_CONFIG_THROUGHPUT : 0);
+
+	if (fd < 0)
 		DIE_ERRNO("MPMC_IOC_SET_CONFIG");
 	c->s = c->r = fd;
 	if (c->xp == X_MPMC_EP) {
@@ -264,6 +293,7 @@ void chan_open(struct chan *c, int xp, int size, int cap, int flags)
 	switch (xp) {
 	case X_MPMC:
 	case X_MPMC_EP:
+	case X_MPMC_TP:
 		open_mpmc(c, size, cap, flags);
 		break;
 	case X_PIPEPKT:
