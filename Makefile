@@ -199,9 +199,11 @@ clean:
 	rm -rf $(BUILD)
 
 # Benchmarks against pipes, sockets and mqueue (tools/run-bench): builds
-# the module and tools/mpmc-bench, boots one guest, runs the quick matrix
-# and writes bench/results/ (CSV, chart, summary). BENCH_ARGS for more,
-# e.g. BENCH_ARGS=--full or BENCH_ARGS="-- -g mn,batch -t mpmc,pipe".
+# the module and tools/mpmc-bench, boots a guest for the quick matrix and
+# the target cells in a child memory cgroup, a second one for the target
+# cells on a CPU without erms/fsrm, and writes bench/results/ (CSVs, chart,
+# summary). BENCH_ARGS for more, e.g. BENCH_ARGS=--full or
+# BENCH_ARGS="--passes root -- -g mn,batch -t mpmc,pipe".
 .PHONY: bench
 bench:
 	tools/run-bench --log $(BUILD)/bench/vm-run.log $(BENCH_ARGS)

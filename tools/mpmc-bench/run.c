@@ -274,8 +274,8 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs)
 	/* Several times what the channels hold, and a few per worker. */
 	long min_n = 4L * c->cap > 256 ? 4L * c->cap : 256;
 	struct sample s;
-	double best;
-	long n;
+	double best, worst;
+	long n, cap;
 	int k;
 
 	if (c->prod + c->cons > 0 && min_n < 16L * (c->prod + c->cons))
@@ -294,16 +294,20 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs)
 	/*
 	 * Twice more at half the final size (the first runs are cold), and
 	 * the faster of the two decides: a stall of the host (other guests)
-	 * must not shrink the count to a burst that fits in the channel.
+	 * must not shrink the count to a burst that fits in the channel. But
+	 * a repetition stays within 4 x time_ms at the slower one's rate, so
+	 * that one lucky run on a loaded host cannot make it take minutes.
 	 */
 	n = (long)(n * (time_ms / 1e3) / s.secs);
 	if (n < min_n)
 		n = min_n;
 	n /= 2;
-	best = run_any(c, n).secs;
+	best = worst = run_any(c, n).secs;
 	s = run_any(c, n);
-	if (s.secs < best)
-		best = s.secs;
+	best = s.secs < best ? s.secs : best;
+	worst = s.secs > worst ? s.secs : worst;
+	cap = (long)(n * (4 * time_ms / 1e3) / worst);
 	n = (long)(n * (time_ms / 1e3) / best);
+	n = n > cap ? cap : n;
 	return n < min_n ? min_n : n;
 }
