@@ -321,58 +321,48 @@ void chan_close(struct chan *c)
 	close(c->s);
 }
 
-void chan_send(struct chan *c, const void *buf, size_t len)
+/* One send or receive call, as the transport spells it. */
+static ssize_t xfer_once(struct chan *c, void *buf, size_t len, bool rx)
 {
+	switch (c->xp) {
+	case X_SEQPACKET:
+		return rx ? recv(c->r, buf, len, 0) : send(c->s, buf, len, 0);
+	case X_MQUEUE:
+		if (rx)
+			return mq_receive(c->r, buf, len, NULL);
+		return mq_send(c->s, buf, len, 0) ? -1 : (ssize_t)len;
+	default:
+		return rx ? read(c->r, buf, len) : write(c->s, buf, len);
+	}
+}
+
+/* One whole message, retried after EINTR; -1 for EAGAIN (receive only). */
+static ssize_t xfer(struct chan *c, void *buf, size_t len, bool recv)
+{
+	const char *what = recv ? "recv" : "send";
 	ssize_t n;
 
 	for (;;) {
-		switch (c->xp) {
-		case X_SEQPACKET:
-			n = send(c->s, buf, len, 0);
-			break;
-		case X_MQUEUE:
-			n = mq_send(c->s, buf, len, 0) ? -1 : (ssize_t)len;
-			break;
-		default:
-			n = write(c->s, buf, len);
-			break;
-		}
+		n = xfer_once(c, buf, len, recv);
 		if (n == (ssize_t)len)
-			return;
+			return n;
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN && recv)
+			return -1;
 		if (n < 0)
-			die("%s send: %s", xport_name[c->xp], strerror(errno));
-		die("%s send: short write %zd of %zu", xport_name[c->xp], n, len);
+			die("%s %s: %s", xport_name[c->xp], what, strerror(errno));
+		die("%s %s: %zd bytes of %zu (message boundary lost)", xport_name[c->xp], what, n, len);
 	}
+}
+
+void chan_send(struct chan *c, const void *buf, size_t len)
+{
+	xfer(c, (void *)buf, len, false);
 }
 
 /* Returns the message length, or -1 with errno EAGAIN (non-blocking). */
 ssize_t chan_recv(struct chan *c, void *buf, size_t len)
 {
-	ssize_t n;
-
-	for (;;) {
-		switch (c->xp) {
-		case X_SEQPACKET:
-			n = recv(c->r, buf, len, 0);
-			break;
-		case X_MQUEUE:
-			n = mq_receive(c->r, buf, len, NULL);
-			break;
-		default:
-			n = read(c->r, buf, len);
-			break;
-		}
-		if (n == (ssize_t)len)
-			return n;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return -1;
-		if (n < 0)
-			die("%s recv: %s", xport_name[c->xp], strerror(errno));
-		die("%s recv: got %zd bytes, want %zu (message boundary lost)",
-		    xport_name[c->xp], n, len);
-	}
+	return xfer(c, buf, len, true);
 }
