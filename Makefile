@@ -36,6 +36,8 @@
 #                     kernel that can load modules (as root): builds
 #                     against `uname -r`, insmods, runs the selftests,
 #                     rmmods
+#                     (check, check-vm, check-debug and check-host are
+#                     tools/check all|vm|debug|host)
 #   make mutants      the mutation check (tools/mutants/run): build the
 #                     module once per deliberate bug in tools/mutants/
 #                     (MUTANTS="a b" for some), boot each in QEMU and run
@@ -127,80 +129,31 @@ install: lib
 deps:
 	@tools/install-deps
 
-# The summary is printed again after the guest is gone, so that it is the
-# last line of the output, also when the VM fails without one.
+# The check recipes are tools/check's; it reads these variables (VM_ARGS
+# and TESTS as the shell reads them). KVER only for check-vm: `make check`
+# installs the headers first, and its sub-makes look for them then.
+sq = '$(subst ','\'',$(1))'
+CHECK = MAKE=$(call sq,$(MAKE)) VM_TIMEOUT=$(call sq,$(VM_TIMEOUT)) \
+	TEST_TIMEOUT=$(call sq,$(TEST_TIMEOUT)) VM_ARGS=$(call sq,$(VM_ARGS)) \
+	TESTS=$(call sq,$(TESTS)) LANES=$(call sq,$(LANES)) \
+	LANE_TIMEOUT=$(call sq,$(LANE_TIMEOUT)) CHECK_DEBUG=$(call sq,$(CHECK_DEBUG)) \
+	tools/check
+
 check:
-	@if ! $(MAKE) --no-print-directory deps || \
-	    ! $(MAKE) --no-print-directory all || \
-	    ! $(MAKE) --no-print-directory lib-check; then \
-		echo "make check: the build or libmpmc's host checks failed"; \
-		echo "0 passed, 1 failed"; \
-		exit 1; \
-	fi
-	@rm -f $(BUILD)/check.summary $(BUILD)/check-debug.summary; rc=0; \
-	$(MAKE) --no-print-directory check-vm || rc=1; \
-	if [ "$(CHECK_DEBUG)" != 0 ]; then \
-		$(MAKE) --no-print-directory check-debug || rc=1; \
-		[ -s $(BUILD)/check-debug.summary ] || \
-			echo "0 passed, 1 failed, 0 skipped" >$(BUILD)/check-debug.summary; \
-	fi; \
-	[ -s $(BUILD)/check.summary ] || echo "0 passed, 1 failed, 0 skipped" >$(BUILD)/check.summary; \
-	cat $(BUILD)/check.summary $(BUILD)/check-debug.summary 2>/dev/null | \
-		awk '{ p += $$1; f += $$3; s += $$5 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'; \
-	exit $$rc
+	@$(CHECK) all
 
 # The selftests on each debug kernel of LANES (tools/debug-lane): the
 # kernels are built on first use (about 15-30 min each on 2 cores) and
 # cached by the hash of their inputs.
 check-debug:
-	@tools/debug-lane --timeout $(LANE_TIMEOUT) --test-timeout $(TEST_TIMEOUT) \
-		--summary $(BUILD)/check-debug.summary $(LANES) -- $(TESTS)
+	@$(CHECK) debug
 
 check-vm:
-	@rm -f $(BUILD)/check.summary; \
-	tools/vm-run --kernel /boot/vmlinuz-$(KVER) --timeout $(VM_TIMEOUT) \
-		--log $(BUILD)/check.log \
-		--module $(TOP)/mpmc.ko \
-		--add $(TOP)/selftests/run-all.sh:/opt/mpmc \
-		--add $(BUILD)/selftests:/opt/mpmc/selftests \
-		--add $(BUILD)/examples:/opt/mpmc/examples \
-		--env MPMC_EXAMPLES=/opt/mpmc/examples $(VM_ARGS) \
-		-- run-all.sh -t $(TEST_TIMEOUT) /opt/mpmc/selftests $(TESTS); \
-	rc=$$?; \
-	summary=$$(grep -aE '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log.out 2>/dev/null | tail -n 1); \
-	[ -n "$$summary" ] || summary=$$(grep -aE '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check.log 2>/dev/null | tail -n 1); \
-	if [ -z "$$summary" ]; then \
-		echo "make check: no summary line from the guest"; \
-		summary="0 passed, 1 failed"; \
-		[ $$rc != 0 ] || rc=1; \
-	elif [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
-		echo "make check: the tests passed but the VM run failed (see above): 1 more failure"; \
-		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
-	fi; \
-	echo "$$summary" >$(BUILD)/check.summary; \
-	echo "$$summary"; \
-	exit $$rc
+	@KVER=$(call sq,$(KVER)) $(CHECK) vm
 
 # On a real host that can load modules; needs root.
 check-host:
-	@if [ "$$(id -u)" != 0 ]; then echo "make check-host: needs root (insmod)"; echo "0 passed, 1 failed"; exit 1; fi
-	@if ! $(MAKE) --no-print-directory KVER=$$(uname -r) all; then \
-		echo "make check-host: the build failed"; echo "0 passed, 1 failed"; exit 1; \
-	fi
-	@if [ -d /sys/module/mpmc ]; then rmmod mpmc || { echo "0 passed, 1 failed"; exit 1; }; fi; \
-	if ! insmod $(TOP)/mpmc.ko; then echo "make check-host: insmod failed"; echo "0 passed, 1 failed"; exit 1; fi; \
-	{ MPMC_KO=$(TOP)/mpmc.ko MPMC_EXAMPLES=$(BUILD)/examples sh selftests/run-all.sh -t $(TEST_TIMEOUT) $(BUILD)/selftests $(TESTS) 2>&1; \
-	  echo $$? >$(BUILD)/check-host.rc; } | tee $(BUILD)/check-host.log; \
-	rc=$$(cat $(BUILD)/check-host.rc); \
-	i=0; while ! rmmod mpmc 2>/dev/null && [ $$i -lt 50 ]; do sleep 0.1; i=$$((i + 1)); done; \
-	if [ -d /sys/module/mpmc ]; then echo "make check-host: rmmod mpmc failed"; rc=1; fi; \
-	summary=$$(grep -aE '^[0-9]+ passed, [0-9]+ failed' $(BUILD)/check-host.log | tail -n 1); \
-	[ -n "$$summary" ] || summary="0 passed, 1 failed"; \
-	if [ $$rc != 0 ] && echo "$$summary" | grep -q ' 0 failed'; then \
-		summary=$$(echo "$$summary" | sed 's/ 0 failed/ 1 failed/'); \
-	fi; \
-	echo "$$summary"; \
-	exit $$rc
+	@$(CHECK) host
 
 # The mutation check: every tools/mutants/NAME.patch (or MUTANTS) must
 # make its selftests fail. One guest run per mutant, after one of the
@@ -246,9 +199,11 @@ clean:
 	rm -rf $(BUILD)
 
 # Benchmarks against pipes, sockets and mqueue (tools/run-bench): builds
-# the module and tools/mpmc-bench, boots one guest, runs the quick matrix
-# and writes bench/results/ (CSV, chart, summary). BENCH_ARGS for more,
-# e.g. BENCH_ARGS=--full or BENCH_ARGS="-- -g mn,batch -t mpmc,pipe".
+# the module and tools/mpmc-bench, boots a guest for the quick matrix and
+# the target cells in a child memory cgroup, a second one for the target
+# cells on a CPU without erms/fsrm, and writes bench/results/ (CSVs, chart,
+# summary). BENCH_ARGS for more, e.g. BENCH_ARGS=--full or
+# BENCH_ARGS="--passes root -- -g mn,batch -t mpmc,pipe".
 .PHONY: bench
 bench:
 	tools/run-bench --log $(BUILD)/bench/vm-run.log $(BENCH_ARGS)
