@@ -51,6 +51,20 @@ int write_str(int fd, const char *s);
 int wait_blocked(int fd, bool rx, unsigned int want);
 struct mpmc_stats stats_of(int fd);
 
+/* ---- configuration, scheduling ---------------------------------------- */
+
+int set_config(int fd, __u32 capacity, __u32 flags);
+int set_flags(int fd, __u32 flags);
+int pin_cpu(int cpu);
+int sched_fifo(bool on);
+
+/* ---- batches of one -------------------------------------------------- */
+
+int batch_of_one(int fd, unsigned long cmd, struct mpmc_msgvec *v,
+		 __u32 flags, __s64 timeout);
+int send_one(int fd, const char *s, __u32 prio, __s64 timeout);
+int recv_msg(int fd, char *buf, size_t size, __u32 *prio, __u32 flags);
+
 /*
  * An address that is not mapped, hidden from the compiler (a volatile
  * read) so that it does not warn about the bad access.
@@ -103,6 +117,31 @@ int op_join(struct op *op);
 ssize_t read_str(int fd, char *buf, size_t size);
 int blocked_reader(struct op *rd, size_t len);
 int blocked_writer(struct op *wr, const char *queued, const char *msg);
+
+/* ---- threads that share a context ----------------------------------- */
+
+/* Peer i of an array runs its function on &peers[i], with id i. */
+struct peer {
+	pthread_t th;
+	void *ctx;
+	int id;
+};
+
+int peers_start(struct peer *p, int n, void *ctx, void *(*fn)(void *));
+void peers_join(struct peer *p, int n);
+
+/* A thread that flips @bit of a channel's flags every @period_us. */
+struct flipper {
+	pthread_t th;
+	int fd;
+	__u32 flags, bit;
+	unsigned int period_us;
+	atomic_bool stop;
+};
+
+int flipper_start(struct flipper *f, int fd, __u32 flags, __u32 bit,
+		  unsigned int period_us);
+void flipper_stop(struct flipper *f);
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */
 

@@ -93,17 +93,6 @@ static int pk_start(struct pk *p)
 	return pthread_create(&p->th, NULL, pk_fn, p);
 }
 
-/* One MPMC_IOC_SEND of @s at priority @prio, timeout 0. */
-static int send_prio(int fd, const char *s, __u32 prio)
-{
-	struct mpmc_msgvec v = {
-		.buf = (uintptr_t)s, .len = strlen(s), .prio = prio,
-	};
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1 };
-
-	return ioctl(fd, MPMC_IOC_SEND, &b);
-}
-
 /* Expect queued_msgs, queued_bytes, total_received and no blocked receiver. */
 #define EXPECT_QUEUE(fd, msgs, bytes, received) do {			\
 	struct mpmc_stats __st;						\
@@ -168,7 +157,7 @@ TEST(order_and_prio_written_back)
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < ARRAY_SIZE(s); i++)
-		ASSERT_EQ(1, send_prio(fd, s[i].msg, s[i].prio));
+		ASSERT_EQ(1, send_one(fd, s[i].msg, s[i].prio, 0));
 	pk_init(&p, fd, NVEC, 0);
 	pk_run(&p);
 	ASSERT_EQ((int)ARRAY_SIZE(want), p.ret) TH_LOG("errno %d", p.err);
