@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -590,6 +591,23 @@ ssize_t read_str(int fd, char *buf, size_t size)
 	return ret;
 }
 
+/*
+ * Entry i of @v points at @bufs + i * @size, which holds the string @fmt
+ * makes of i; its length is the string's (priority 0): a batch to send.
+ */
+void name_vec(struct mpmc_msgvec *v, char *bufs, size_t size, int n,
+	      const char *fmt)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		char *s = bufs + i * size;
+
+		snprintf(s, size, fmt, i);
+		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)s, .len = strlen(s) };
+	}
+}
+
 /* ---- threads that share a context ----------------------------------- */
 
 /* Start @n peers running @fn on @ctx: 0, or pthread_create()'s error. */
@@ -640,6 +658,33 @@ void flipper_stop(struct flipper *f)
 {
 	atomic_store(&f->stop, true);
 	pthread_join(f->th, NULL);
+}
+
+static void *poller_fn(void *arg)
+{
+	struct poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = p->events };
+
+	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
+	p->revents = pfd.revents;
+	return NULL;
+}
+
+/* Start @p polling @fd for @events: 0, or pthread_create()'s error. */
+int poller_start(struct poller *p, int fd, short events)
+{
+	*p = (struct poller){ .fd = fd, .events = events };
+	return pthread_create(&p->th, NULL, poller_fn, p);
+}
+
+/* poll() of @fd for @events, timeout 0: the revents, or -1. */
+short revents(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	if (poll(&pfd, 1, 0) < 0)
+		return -1;
+	return pfd.revents;
 }
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */

@@ -64,6 +64,12 @@ int batch_of_one(int fd, unsigned long cmd, struct mpmc_msgvec *v,
 		 __u32 flags, __s64 timeout);
 int send_one(int fd, const char *s, __u32 prio, __s64 timeout);
 int recv_msg(int fd, char *buf, size_t size, __u32 *prio, __u32 flags);
+void name_vec(struct mpmc_msgvec *v, char *bufs, size_t size, int n,
+	      const char *fmt);
+
+/* name_vec() of an array @v and an array of arrays @bufs. */
+#define NAME_VEC(v, bufs, n, fmt) \
+	name_vec((v), (bufs)[0], sizeof((bufs)[0]), (n), (fmt))
 
 /*
  * An address that is not mapped, hidden from the compiler (a volatile
@@ -142,6 +148,18 @@ struct flipper {
 int flipper_start(struct flipper *f, int fd, __u32 flags, __u32 bit,
 		  unsigned int period_us);
 void flipper_stop(struct flipper *f);
+
+/* poll() of @fd for @events with timeout 2 * WAIT_MS, in a thread. */
+struct poller {
+	pthread_t th;
+	int fd;
+	short events;
+	int ret;		/* poll()'s */
+	short revents;
+};
+
+int poller_start(struct poller *p, int fd, short events);
+short revents(int fd, short events);
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */
 
@@ -281,6 +299,17 @@ int stats_mismatches(const struct mpmc_stats *st,
 									\
 	MPMC_STATS((fd), &st_);						\
 	EXPECT_STATS_OF(st_, __VA_ARGS__);				\
+} while (0)
+
+/*
+ * Run on CPU @cpu only, and skip the test unless it may run under
+ * SCHED_FIFO (which it leaves again: back to SCHED_OTHER).
+ */
+#define PIN_CPU_FIFO_OR_SKIP(cpu) do {					\
+	ASSERT_EQ(0, pin_cpu(cpu));					\
+	if (sched_fifo(true))						\
+		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));	\
+	ASSERT_EQ(0, sched_fifo(false));				\
 } while (0)
 
 /* @expr fails: it returns -1 with errno @e. */

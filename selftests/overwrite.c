@@ -184,18 +184,15 @@ TEST(full_send_never_blocks_drops_oldest)
 /* A batch of 10 into capacity 3 moves all 10; the last 3 stay. */
 TEST(batch_longer_than_capacity_moves_all)
 {
+	struct mpmc_batch b = { .count = 10 };
 	struct mpmc_msgvec v[10];
 	char bufs[10][4];
-	struct mpmc_batch b = { .vec = (uintptr_t)v, .count = 10 };
 	struct mpmc_stats st;
-	int fd, i;
+	int fd = open_ow(3);
 
-	fd = open_ow(3);
+	b.vec = (uintptr_t)v;
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 10; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "m%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 10, "m%d");
 	ASSERT_EQ(10, ioctl(fd, MPMC_IOC_SEND, &b));
 	MPMC_STATS(fd, &st);
 	EXPECT_TOTALS(st, 3U, 10U, 0U);
@@ -321,15 +318,6 @@ TEST(shut_rd_discards_not_counted)
 	close(fd2);
 }
 
-static short revents(int fd, short events)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	if (poll(&pfd, 1, 0) < 0)
-		return -1;
-	return pfd.revents;
-}
-
 /* EPOLLOUT whenever a send would not fail: full or not. */
 TEST(epollout_while_full)
 {
@@ -359,34 +347,16 @@ TEST(epollout_while_full)
 	close(fd);
 }
 
-struct poller {
-	pthread_t th;
-	int fd;
-	int ret;
-	short revents;
-};
-
-static void *poller_fn(void *arg)
-{
-	struct poller *p = arg;
-	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
-
-	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
-	p->revents = pfd.revents;
-	return NULL;
-}
-
 /* A poller asleep on a full channel is woken when the flag is set. */
 TEST(setting_flag_wakes_pollers)
 {
-	struct poller p = { 0 };
+	struct poller p;
 	int fd;
 
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, write_str(fd, "full"));
-	p.fd = fd;
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, fd, POLLOUT));
 	usleep(200000);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(0, join_within(p.th));

@@ -83,15 +83,6 @@ static int try_recv(int fd, char *buf)
 	return batch1(fd, false, buf, BUFSZ - 1, 0, 0);
 }
 
-static short revents(int fd, short events)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	if (poll(&pfd, 1, 0) < 0)
-		return -1;
-	return pfd.revents;
-}
-
 /* A sender thread: MPMC_IOC_SEND of one message at @prio, @timeout. */
 struct snd {
 	pthread_t th;
@@ -646,24 +637,6 @@ TEST(epollin_exactly_when_sender_blocked)
 	close(fd);
 }
 
-struct poller {
-	pthread_t th;
-	int fd;
-	short events;
-	int ret;
-	short revents;
-};
-
-static void *poller_fn(void *arg)
-{
-	struct poller *p = arg;
-	struct pollfd pfd = { .fd = p->fd, .events = p->events };
-
-	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
-	p->revents = pfd.revents;
-	return NULL;
-}
-
 /* A poller asleep for one direction is woken when the other side blocks. */
 TEST(pollers_woken_when_the_other_side_blocks)
 {
@@ -679,8 +652,7 @@ TEST(pollers_woken_when_the_other_side_blocks)
 	ASSERT_LE(0, rx);
 	ASSERT_LE(0, tx);
 
-	p = (struct poller){ .fd = rx, .events = POLLIN };
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, rx, POLLIN));
 	usleep(SETTLE_US);
 	ASSERT_EQ(0, start_writer(&o, fd, "in"));
 	ASSERT_EQ(0, join_within(p.th));
@@ -689,8 +661,7 @@ TEST(pollers_woken_when_the_other_side_blocks)
 	ASSERT_EQ(2, read(rx, buf, sizeof(buf)));
 	ASSERT_EQ(0, op_join(&o));
 
-	p = (struct poller){ .fd = tx, .events = POLLOUT };
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, tx, POLLOUT));
 	usleep(SETTLE_US);
 	ASSERT_EQ(0, start_reader(&o, fd, 64));
 	ASSERT_EQ(0, join_within(p.th));
@@ -864,10 +835,7 @@ TEST(batch_send_one_per_blocked_read)
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 5; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "b%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 5, "b%d");
 	/* Nobody to take any: EAGAIN. */
 	EXPECT_ERRNO(EAGAIN, ioctl(fd, MPMC_IOC_SEND, &b));
 	for (i = 0; i < 3; i++) {
@@ -924,14 +892,11 @@ TEST(blocked_batch_send_returns_after_one_read)
 	char bufs[4][4], buf[BUFSZ];
 	struct mpmc_stats st;
 	struct brun r;
-	int fd, i;
+	int fd;
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 4; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "q%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 4, "q%d");
 	ASSERT_EQ(0, brun_start(&r, fd, MPMC_IOC_SEND, v, 4, -1));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	CHECK_READ(fd, buf, "q0");
@@ -960,10 +925,7 @@ TEST(blocked_batch_recv_takes_one_to_count)
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 5; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "c%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 5, "c%d");
 	for (i = 0; i < 2; i++)
 		rv[i] = (struct mpmc_msgvec){
 			.buf = (uintptr_t)rbufs[i], .len = BUFSZ - 1,
@@ -1124,10 +1086,7 @@ TEST(throughput_mode_still_a_handoff)
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(6, wr.ret);
 
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	ASSERT_EQ(0, start_reader(&rd, fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, sched_fifo(true));

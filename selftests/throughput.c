@@ -112,10 +112,7 @@ static int barge_send(struct __test_metadata *_metadata, __u32 flags)
 
 TEST(barging_send_takes_the_room)
 {
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	/* Throughput mode: the room goes to whoever comes first. */
 	EXPECT_EQ(1, barge_send(_metadata, MPMC_CONFIG_THROUGHPUT));
 	/* Default mode: it was handed to the blocked sender. */
@@ -133,10 +130,7 @@ TEST(barging_recv_takes_the_message)
 	char buf[64];
 	struct op c;
 
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	for (mode = 0; mode < 2; mode++) {
 		fd = mpmc_test_open_cfg(4, 64);
 		ASSERT_LE(0, fd);
@@ -266,10 +260,7 @@ TEST(shut_wr_drains_before_eof)
 	fd = mpmc_test_open_cfg(4, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	ASSERT_EQ(0, start_reader(&first, fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, pin_cpu(1));
@@ -362,26 +353,24 @@ TEST(signal_racing_the_wakeup_loses_nothing)
 #define CONSUMERS	4
 #define PER_PRODUCER	3000
 
+/* What the consumers saw of each message, in one channel. */
 struct load {
 	int fd;
-	atomic_int producers_left;
-	atomic_uint seen[PRODUCERS][PER_PRODUCER];
-	atomic_int bad_order;
 	atomic_long received;
+	atomic_int bad_order;
+	atomic_uint seen[PRODUCERS][PER_PRODUCER];
+	atomic_int producers_left;
 };
 
+/* Messages (prod, 0) to (prod, PER_PRODUCER - 1), by write(). */
 static void *producer(void *arg)
 {
-	struct peer *w = arg;
-	struct load *load = w->ctx;
-	uint32_t m[2] = { w->id };
-	int i;
+	struct load *load = ((struct peer *)arg)->ctx;
+	uint32_t m[2] = { ((struct peer *)arg)->id, 0 };
 
-	for (i = 0; i < PER_PRODUCER; i++) {
-		m[1] = i;
+	for (; m[1] < PER_PRODUCER; m[1]++)
 		if (write(load->fd, m, sizeof(m)) != sizeof(m))
 			break;
-	}
 	if (atomic_fetch_sub(&load->producers_left, 1) == 1)
 		ioctl(load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
 	return NULL;
