@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -127,6 +128,29 @@ int write_str(int fd, const char *s)
 	ssize_t n = write(fd, s, strlen(s));
 
 	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/*
+ * A new channel of @capacity and @msg_size with the strings that follow,
+ * up to a NULL, written to it one by one: its fd, or -1 if any step failed.
+ */
+int open_queued(__u32 capacity, __u32 msg_size, ...)
+{
+	int fd = mpmc_test_open_cfg(capacity, msg_size);
+	const char *s;
+	va_list ap;
+
+	if (fd < 0)
+		return -1;
+	va_start(ap, msg_size);
+	while ((s = va_arg(ap, const char *)) && !write_str(fd, s))
+		;
+	va_end(ap);
+	if (s) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /**

@@ -48,6 +48,7 @@ int new_ep_exact(int fd, __u32 roles, __u32 flags);
 int new_ep(int fd, __u32 roles, __u32 flags);
 int fionread(int fd);
 int write_str(int fd, const char *s);
+int open_queued(__u32 capacity, __u32 msg_size, ...);
 int wait_blocked(int fd, bool rx, unsigned int want);
 struct mpmc_stats stats_of(int fd);
 
