@@ -54,11 +54,10 @@ static void pk_init(struct pk *p, int fd, __u32 count, __s64 timeout)
 {
 	__u32 i;
 
-	memset(p, 0, sizeof(*p));
-	p->fd = fd;
-	p->flags = MPMC_RECV_PEEK;
-	p->count = count;
-	p->timeout = timeout;
+	*p = (struct pk){
+		.fd = fd, .flags = MPMC_RECV_PEEK, .count = count,
+		.timeout = timeout,
+	};
 	for (i = 0; i < NVEC; i++)
 		p->vec[i] = (struct mpmc_msgvec){
 			.buf = (uintptr_t)p->bufs[i], .len = BUFSZ - 1,
@@ -259,10 +258,9 @@ TEST(later_entry_too_small_ends_the_copy)
 
 TEST(timeout_0_and_nonblock_eagain)
 {
+	int fd = mpmc_test_open_cfg(8, 64), nb;
 	struct pk p;
-	int fd, nb;
 
-	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	pk_init(&p, fd, 1, 0);
 	pk_run(&p);

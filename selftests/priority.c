@@ -39,6 +39,19 @@ static int recv_prio(int fd, char *buf, __u32 *prio, __u32 flags)
 	return recv_msg(fd, buf, BUFSZ, prio, flags);
 }
 
+/*
+ * Receive one message with recv_prio() (flags 0): assert that it is as
+ * long as the string @s, expect @s and priority @p.
+ */
+#define EXPECT_RECV(fd, s, p) do {					\
+	char b_[BUFSZ];							\
+	__u32 p_;							\
+									\
+	ASSERT_EQ((int)strlen(s), recv_prio((fd), b_, &p_, 0));	\
+	EXPECT_STREQ((s), b_);						\
+	EXPECT_EQ((__u32)(p), p_);					\
+} while (0)
+
 static unsigned int queued(int fd)
 {
 	return stats_of(fd).queued_msgs;
@@ -355,9 +368,7 @@ TEST(write_sends_at_prio_0)
 		{ .iov_base = "1", .iov_len = 1 },
 	};
 	struct io_uring ring;
-	char buf[BUFSZ];
 	struct cqe c;
-	__u32 prio;
 	int fd;
 
 	fd = mpmc_test_open_cfg(16, 64);
@@ -373,21 +384,11 @@ TEST(write_sends_at_prio_0)
 	ASSERT_EQ(1, send_one(fd, "z0", 0, 0));
 
 	/* Priority 1 first, then the rest FIFO at priority 0. */
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("p1", buf);
-	EXPECT_EQ(1U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("w0", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(3, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("wv1", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("u0", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("z0", buf);
-	EXPECT_EQ(0U, prio);
+	EXPECT_RECV(fd, "p1", 1);
+	EXPECT_RECV(fd, "w0", 0);
+	EXPECT_RECV(fd, "wv1", 0);
+	EXPECT_RECV(fd, "u0", 0);
+	EXPECT_RECV(fd, "z0", 0);
 	io_uring_queue_exit(&ring);
 	close(fd);
 }
@@ -505,7 +506,6 @@ TEST(emsgsize_for_the_highest_stays)
 	struct io_uring ring;
 	char buf[BUFSZ];
 	struct cqe c;
-	__u32 prio;
 	int fd;
 
 	v.buf = (uintptr_t)buf;
@@ -523,9 +523,7 @@ TEST(emsgsize_for_the_highest_stays)
 	EXPECT_EQ(-EMSGSIZE, c.res);
 	EXPECT_EQ(2U, queued(fd));
 	EXPECT_EQ(19, fionread(fd));
-	ASSERT_EQ(19, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("a long high message", buf);
-	EXPECT_EQ(3U, prio);
+	EXPECT_RECV(fd, "a long high message", 3);
 	ASSERT_EQ(4, read(fd, buf, 8));
 	io_uring_queue_exit(&ring);
 	close(fd);

@@ -199,19 +199,31 @@ TEST(one_message_wakes_one_receiver)
 	close(fd);
 }
 
+/*
+ * A throughput channel of capacity 1, full, with four writers of 2 bytes
+ * (@c[4]) blocked on it: its fd in *@fd.
+ */
+static void four_blocked_senders(struct __test_metadata *_metadata, int *fd,
+				 struct op *c)
+{
+	int i;
+
+	*fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, *fd);
+	ASSERT_EQ(0, set_flags(*fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(1, write(*fd, "a", 1));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, op_start(&c[i], *fd, OP_WRITE, "ww", 2));
+	ASSERT_EQ(0, wait_blocked(*fd, false, 4));
+}
+
 TEST(every_blocked_sender_is_served)
 {
 	char buf[64];
 	struct op c[4];
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(1, write(fd, "a", 1));
-	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
-	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	four_blocked_senders(_metadata, &fd, c);
 	for (i = 0; i < 5; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
 	join_all(_metadata, c, 4, 2);
@@ -226,13 +238,7 @@ TEST(growing_wakes_every_sender_that_fits)
 				   .flags = MPMC_CONFIG_THROUGHPUT };
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(1, write(fd, "a", 1));
-	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
-	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	four_blocked_senders(_metadata, &fd, c);
 	/* Room for all four: all four get in, with nobody receiving. */
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	for (i = 0; i < 4; i++) {
