@@ -628,7 +628,9 @@ void name_vec(struct mpmc_msgvec *v, char *bufs, size_t size, int n,
 		char *s = bufs + i * size;
 
 		snprintf(s, size, fmt, i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)s, .len = strlen(s) };
+		v[i] = (struct mpmc_msgvec){
+			.buf = (uintptr_t)s, .len = strlen(s),
+		};
 	}
 }
 

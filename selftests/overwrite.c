@@ -596,7 +596,8 @@ static void *producer(void *arg)
 			v.prio = 0;
 			if (write(load->fd, m, sizeof(m)) != sizeof(m))
 				break;
-		} else if (batch_of_one(load->fd, MPMC_IOC_SEND, &v, 0, -1) != 1) {
+		} else if (batch_of_one(load->fd, MPMC_IOC_SEND, &v, 0,
+					-1) != 1) {
 			break;
 		}
 		atomic_fetch_add(&load->sent, 1);

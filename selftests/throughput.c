@@ -72,8 +72,9 @@ TEST(flag_set_and_read_back)
 static int try_batch(int fd, bool send, char *buf, size_t len)
 {
 	struct mpmc_msgvec v = { .buf = (uintptr_t)buf, .len = len };
+	unsigned long cmd = send ? MPMC_IOC_SEND : MPMC_IOC_RECV;
 
-	if (batch_of_one(fd, send ? MPMC_IOC_SEND : MPMC_IOC_RECV, &v, 0, 0) != 1)
+	if (batch_of_one(fd, cmd, &v, 0, 0) != 1)
 		return -errno;
 	return v.len;
 }
