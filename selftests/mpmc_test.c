@@ -6,6 +6,9 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -127,6 +130,29 @@ int write_str(int fd, const char *s)
 	return n == (ssize_t)strlen(s) ? 0 : -1;
 }
 
+/*
+ * A new channel of @capacity and @msg_size with the strings that follow,
+ * up to a NULL, written to it one by one: its fd, or -1 if any step failed.
+ */
+int open_queued(__u32 capacity, __u32 msg_size, ...)
+{
+	int fd = mpmc_test_open_cfg(capacity, msg_size);
+	const char *s;
+	va_list ap;
+
+	if (fd < 0)
+		return -1;
+	va_start(ap, msg_size);
+	while ((s = va_arg(ap, const char *)) && !write_str(fd, s))
+		;
+	va_end(ap);
+	if (s) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /**
  * wait_blocked() - wait for a number of blocked callers
  * @fd: a file of the channel
@@ -149,6 +175,92 @@ int wait_blocked(int fd, bool rx, unsigned int want)
 			return -1;
 		usleep(1000);
 	}
+}
+
+/* ---- configuration, scheduling ---------------------------------------- */
+
+/* GET_CONFIG, then SET_CONFIG with @capacity and @flags: 0, or -1 (errno). */
+int set_config(int fd, __u32 capacity, __u32 flags)
+{
+	struct mpmc_config cfg;
+
+	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
+		return -1;
+	cfg.capacity = capacity;
+	cfg.flags = flags;
+	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
+}
+
+/* The same with only the flags changed. */
+int set_flags(int fd, __u32 flags)
+{
+	struct mpmc_config cfg;
+
+	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
+		return -1;
+	return set_config(fd, cfg.capacity, flags);
+}
+
+/* Run the calling thread on @cpu only: sched_setaffinity()'s result. */
+int pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* The calling thread under SCHED_FIFO priority 1 (@on), or SCHED_OTHER. */
+int sched_fifo(bool on)
+{
+	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
+
+	return sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
+/* ---- batches of one -------------------------------------------------- */
+
+/* MPMC_IOC_SEND or _RECV (@cmd) of the one entry @v: what ioctl() returns. */
+int batch_of_one(int fd, unsigned long cmd, struct mpmc_msgvec *v,
+		 __u32 flags, __s64 timeout)
+{
+	struct mpmc_batch b = {
+		.vec = (uintptr_t)v, .count = 1, .flags = flags,
+		.timeout_ns = timeout,
+	};
+
+	return ioctl(fd, cmd, &b);
+}
+
+/* One MPMC_IOC_SEND of @s at priority @prio: what ioctl() returns. */
+int send_one(int fd, const char *s, __u32 prio, __s64 timeout)
+{
+	struct mpmc_msgvec v = {
+		.buf = (uintptr_t)s, .len = strlen(s), .prio = prio,
+	};
+
+	return batch_of_one(fd, MPMC_IOC_SEND, &v, 0, timeout);
+}
+
+/*
+ * One MPMC_IOC_RECV (timeout 0, @flags) of a message into @buf of @size
+ * bytes, NUL-terminated: its length and (if @prio) its priority; 0 if the
+ * ioctl returned 0, else -1 with errno.
+ */
+int recv_msg(int fd, char *buf, size_t size, __u32 *prio, __u32 flags)
+{
+	struct mpmc_msgvec v = {
+		.buf = (uintptr_t)buf, .len = size - 1, .prio = 0xdead,
+	};
+	int ret = batch_of_one(fd, MPMC_IOC_RECV, &v, flags, 0);
+
+	if (ret != 1)
+		return ret == 0 ? 0 : -1;
+	buf[v.len] = '\0';
+	if (prio)
+		*prio = v.prio;
+	return v.len;
 }
 
 /* The stats of @fd's channel; all ones if GET_STATS fails. */
@@ -501,6 +613,104 @@ ssize_t read_str(int fd, char *buf, size_t size)
 	}
 	free(op);
 	return ret;
+}
+
+/*
+ * Entry i of @v points at @bufs + i * @size, which holds the string @fmt
+ * makes of i; its length is the string's (priority 0): a batch to send.
+ */
+void name_vec(struct mpmc_msgvec *v, char *bufs, size_t size, int n,
+	      const char *fmt)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		char *s = bufs + i * size;
+
+		snprintf(s, size, fmt, i);
+		v[i] = (struct mpmc_msgvec){
+			.buf = (uintptr_t)s, .len = strlen(s),
+		};
+	}
+}
+
+/* ---- threads that share a context ----------------------------------- */
+
+/* Start @n peers running @fn on @ctx: 0, or pthread_create()'s error. */
+int peers_start(struct peer *p, int n, void *ctx, void *(*fn)(void *))
+{
+	int i, err;
+
+	for (i = 0; i < n; i++) {
+		p[i] = (struct peer){ .ctx = ctx, .id = i };
+		err = pthread_create(&p[i].th, NULL, fn, &p[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void peers_join(struct peer *p, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		pthread_join(p[i].th, NULL);
+}
+
+static void *flipper_fn(void *arg)
+{
+	struct flipper *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		f->flags ^= f->bit;
+		set_flags(f->fd, f->flags);
+		usleep(f->period_us);
+	}
+	return NULL;
+}
+
+/* Flip @bit of @fd's flags, from @flags on: 0, or pthread_create()'s error. */
+int flipper_start(struct flipper *f, int fd, __u32 flags, __u32 bit,
+		  unsigned int period_us)
+{
+	*f = (struct flipper){
+		.fd = fd, .flags = flags, .bit = bit, .period_us = period_us,
+	};
+	return pthread_create(&f->th, NULL, flipper_fn, f);
+}
+
+void flipper_stop(struct flipper *f)
+{
+	atomic_store(&f->stop, true);
+	pthread_join(f->th, NULL);
+}
+
+static void *poller_fn(void *arg)
+{
+	struct poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = p->events };
+
+	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
+	p->revents = pfd.revents;
+	return NULL;
+}
+
+/* Start @p polling @fd for @events: 0, or pthread_create()'s error. */
+int poller_start(struct poller *p, int fd, short events)
+{
+	*p = (struct poller){ .fd = fd, .events = events };
+	return pthread_create(&p->th, NULL, poller_fn, p);
+}
+
+/* poll() of @fd for @events, timeout 0: the revents, or -1. */
+short revents(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	if (poll(&pfd, 1, 0) < 0)
+		return -1;
+	return pfd.revents;
 }
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */

@@ -48,8 +48,29 @@ int new_ep_exact(int fd, __u32 roles, __u32 flags);
 int new_ep(int fd, __u32 roles, __u32 flags);
 int fionread(int fd);
 int write_str(int fd, const char *s);
+int open_queued(__u32 capacity, __u32 msg_size, ...);
 int wait_blocked(int fd, bool rx, unsigned int want);
 struct mpmc_stats stats_of(int fd);
+
+/* ---- configuration, scheduling ---------------------------------------- */
+
+int set_config(int fd, __u32 capacity, __u32 flags);
+int set_flags(int fd, __u32 flags);
+int pin_cpu(int cpu);
+int sched_fifo(bool on);
+
+/* ---- batches of one -------------------------------------------------- */
+
+int batch_of_one(int fd, unsigned long cmd, struct mpmc_msgvec *v,
+		 __u32 flags, __s64 timeout);
+int send_one(int fd, const char *s, __u32 prio, __s64 timeout);
+int recv_msg(int fd, char *buf, size_t size, __u32 *prio, __u32 flags);
+void name_vec(struct mpmc_msgvec *v, char *bufs, size_t size, int n,
+	      const char *fmt);
+
+/* name_vec() of an array @v and an array of arrays @bufs. */
+#define NAME_VEC(v, bufs, n, fmt) \
+	name_vec((v), (bufs)[0], sizeof((bufs)[0]), (n), (fmt))
 
 /*
  * An address that is not mapped, hidden from the compiler (a volatile
@@ -103,6 +124,43 @@ int op_join(struct op *op);
 ssize_t read_str(int fd, char *buf, size_t size);
 int blocked_reader(struct op *rd, size_t len);
 int blocked_writer(struct op *wr, const char *queued, const char *msg);
+
+/* ---- threads that share a context ----------------------------------- */
+
+/* Peer i of an array runs its function on &peers[i], with id i. */
+struct peer {
+	pthread_t th;
+	void *ctx;
+	int id;
+};
+
+int peers_start(struct peer *p, int n, void *ctx, void *(*fn)(void *));
+void peers_join(struct peer *p, int n);
+
+/* A thread that flips @bit of a channel's flags every @period_us. */
+struct flipper {
+	pthread_t th;
+	int fd;
+	__u32 flags, bit;
+	unsigned int period_us;
+	atomic_bool stop;
+};
+
+int flipper_start(struct flipper *f, int fd, __u32 flags, __u32 bit,
+		  unsigned int period_us);
+void flipper_stop(struct flipper *f);
+
+/* poll() of @fd for @events with timeout 2 * WAIT_MS, in a thread. */
+struct poller {
+	pthread_t th;
+	int fd;
+	short events;
+	int ret;		/* poll()'s */
+	short revents;
+};
+
+int poller_start(struct poller *p, int fd, short events);
+short revents(int fd, short events);
 
 /* ---- unloading and loading the module (lifecycle.c, modcycle.c) ----- */
 
@@ -242,6 +300,17 @@ int stats_mismatches(const struct mpmc_stats *st,
 									\
 	MPMC_STATS((fd), &st_);						\
 	EXPECT_STATS_OF(st_, __VA_ARGS__);				\
+} while (0)
+
+/*
+ * Run on CPU @cpu only, and skip the test unless it may run under
+ * SCHED_FIFO (which it leaves again: back to SCHED_OTHER).
+ */
+#define PIN_CPU_FIFO_OR_SKIP(cpu) do {					\
+	ASSERT_EQ(0, pin_cpu(cpu));					\
+	if (sched_fifo(true))						\
+		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));	\
+	ASSERT_EQ(0, sched_fifo(false));				\
 } while (0)
 
 /* @expr fails: it returns -1 with errno @e. */

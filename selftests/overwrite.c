@@ -35,27 +35,6 @@
 
 #define BUFSZ	256
 
-static int set_cfg(int fd, __u32 capacity, __u32 flags)
-{
-	struct mpmc_config cfg;
-
-	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
-		return -1;
-	cfg.capacity = capacity;
-	cfg.flags = flags;
-	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
-}
-
-static int set_flags(int fd, __u32 flags)
-{
-	struct mpmc_config cfg;
-
-	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
-		return -1;
-	cfg.flags = flags;
-	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
-}
-
 static __u32 get_flags(int fd)
 {
 	struct mpmc_config cfg;
@@ -77,32 +56,10 @@ static int open_ow(__u32 capacity)
 	return fd;
 }
 
-/* One MPMC_IOC_SEND of @s at priority @prio: what ioctl() returns. */
-static int send_prio(int fd, const char *s, __u32 prio, __s64 timeout)
-{
-	struct mpmc_msgvec v = {
-		.buf = (uintptr_t)s, .len = strlen(s), .prio = prio,
-	};
-	struct mpmc_batch b = {
-		.vec = (uintptr_t)&v, .count = 1, .timeout_ns = timeout,
-	};
-
-	return ioctl(fd, MPMC_IOC_SEND, &b);
-}
-
 /* Receive one message (timeout 0) as a string into @buf[BUFSZ]: its length. */
 static int recv_str(int fd, char *buf, __u32 *prio)
 {
-	struct mpmc_msgvec v = { .buf = (uintptr_t)buf, .len = BUFSZ - 1 };
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1 };
-	int ret = ioctl(fd, MPMC_IOC_RECV, &b);
-
-	if (ret != 1)
-		return ret == 0 ? 0 : -1;
-	buf[v.len] = '\0';
-	if (prio)
-		*prio = v.prio;
-	return v.len;
+	return recv_msg(fd, buf, BUFSZ, prio, 0);
 }
 
 /* Receive what is queued and expect exactly the strings of @want, in order. */
@@ -162,25 +119,25 @@ TEST(capacity_0_with_overwrite_einval)
 
 	fd = mpmc_test_open_cfg(4, 64);
 	ASSERT_LE(0, fd);
-	EXPECT_ERRNO(EINVAL, set_cfg(fd, 0, MPMC_CONFIG_OVERWRITE));
-	EXPECT_ERRNO(EINVAL, set_cfg(fd, 0, MPMC_CONFIG_OVERWRITE |
+	EXPECT_ERRNO(EINVAL, set_config(fd, 0, MPMC_CONFIG_OVERWRITE));
+	EXPECT_ERRNO(EINVAL, set_config(fd, 0, MPMC_CONFIG_OVERWRITE |
 				     MPMC_CONFIG_THROUGHPUT));
 	/* Queued messages would make capacity 0 EBUSY: EINVAL comes first. */
 	ASSERT_EQ(0, write_str(fd, "q"));
-	EXPECT_ERRNO(EINVAL, set_cfg(fd, 0, MPMC_CONFIG_OVERWRITE));
+	EXPECT_ERRNO(EINVAL, set_config(fd, 0, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(4U, cfg.capacity);
 	EXPECT_EQ(0U, cfg.flags);
 	/* An overwrite channel cannot become a rendezvous one keeping it. */
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(1, read(fd, (char[8]){ 0 }, 8));
-	EXPECT_ERRNO(EINVAL, set_cfg(fd, 0, MPMC_CONFIG_OVERWRITE));
+	EXPECT_ERRNO(EINVAL, set_config(fd, 0, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(4U, cfg.capacity);
 	EXPECT_EQ(MPMC_CONFIG_OVERWRITE, cfg.flags);
 	/* Nor a rendezvous channel take the flag. */
-	ASSERT_EQ(0, set_cfg(fd, 0, 0));
-	EXPECT_ERRNO(EINVAL, set_cfg(fd, 0, MPMC_CONFIG_OVERWRITE));
+	ASSERT_EQ(0, set_config(fd, 0, 0));
+	EXPECT_ERRNO(EINVAL, set_config(fd, 0, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(0U, cfg.capacity);
 	EXPECT_EQ(0U, cfg.flags);
@@ -206,11 +163,11 @@ TEST(full_send_never_blocks_drops_oldest)
 	ASSERT_EQ(0, write_str(fd, "c"));
 	EXPECT_EQ(0U, stats_of(fd).total_dropped);
 	ASSERT_EQ(1, write(nb, "d", 1));
-	ASSERT_EQ(1, send_prio(fd, "e", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "e", 0, 0));
 	ASSERT_EQ(0, start_writer(&wr, fd, "f"));
 	ASSERT_EQ(0, op_join(&wr)) TH_LOG("a write to a full channel blocked");
 	EXPECT_EQ(1, wr.ret);
-	ASSERT_EQ(1, send_prio(fd, "g", 0, -1));
+	ASSERT_EQ(1, send_one(fd, "g", 0, -1));
 	MPMC_STATS(fd, &st);
 	EXPECT_TOTALS(st, 3U, 7U, 0U);
 	EXPECT_EQ(4U, st.total_dropped);
@@ -227,18 +184,15 @@ TEST(full_send_never_blocks_drops_oldest)
 /* A batch of 10 into capacity 3 moves all 10; the last 3 stay. */
 TEST(batch_longer_than_capacity_moves_all)
 {
+	struct mpmc_batch b = { .count = 10 };
 	struct mpmc_msgvec v[10];
 	char bufs[10][4];
-	struct mpmc_batch b = { .vec = (uintptr_t)v, .count = 10 };
 	struct mpmc_stats st;
-	int fd, i;
+	int fd = open_ow(3);
 
-	fd = open_ow(3);
+	b.vec = (uintptr_t)v;
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 10; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "m%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 10, "m%d");
 	ASSERT_EQ(10, ioctl(fd, MPMC_IOC_SEND, &b));
 	MPMC_STATS(fd, &st);
 	EXPECT_TOTALS(st, 3U, 10U, 0U);
@@ -258,19 +212,19 @@ TEST(drops_oldest_of_lowest_priority)
 
 	fd = open_ow(4);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, send_prio(fd, "x0", 0, 0));
-	ASSERT_EQ(1, send_prio(fd, "y2", 2, 0));
-	ASSERT_EQ(1, send_prio(fd, "z0", 0, 0));
-	ASSERT_EQ(1, send_prio(fd, "w5", 5, 0));
+	ASSERT_EQ(1, send_one(fd, "x0", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "y2", 2, 0));
+	ASSERT_EQ(1, send_one(fd, "z0", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "w5", 5, 0));
 	/* Full. Lowest is 0, its oldest x0. */
-	ASSERT_EQ(1, send_prio(fd, "n1", 1, 0));
+	ASSERT_EQ(1, send_one(fd, "n1", 1, 0));
 	EXPECT_EQ(1U, stats_of(fd).total_dropped);
 	/* Then z0. */
-	ASSERT_EQ(1, send_prio(fd, "n9", 9, 0));
+	ASSERT_EQ(1, send_one(fd, "n9", 9, 0));
 	/* Now the lowest is n1, though the incoming k0 is lower still. */
-	ASSERT_EQ(1, send_prio(fd, "k0", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "k0", 0, 0));
 	/* The lowest is k0 alone: it goes, and j0 enters. */
-	ASSERT_EQ(1, send_prio(fd, "j0", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "j0", 0, 0));
 	MPMC_STATS(fd, &st);
 	EXPECT_TOTALS(st, 4U, 8U, 0U);
 	EXPECT_EQ(4U, st.total_dropped);
@@ -285,12 +239,12 @@ TEST(drops_fifo_within_the_lowest_priority)
 
 	fd = open_ow(4);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, send_prio(fd, "h", 7, 0));
-	ASSERT_EQ(1, send_prio(fd, "l1", 3, 0));
-	ASSERT_EQ(1, send_prio(fd, "l2", 3, 0));
-	ASSERT_EQ(1, send_prio(fd, "l3", 3, 0));
-	ASSERT_EQ(1, send_prio(fd, "t1", 20, 0));
-	ASSERT_EQ(1, send_prio(fd, "t2", 20, 0));
+	ASSERT_EQ(1, send_one(fd, "h", 7, 0));
+	ASSERT_EQ(1, send_one(fd, "l1", 3, 0));
+	ASSERT_EQ(1, send_one(fd, "l2", 3, 0));
+	ASSERT_EQ(1, send_one(fd, "l3", 3, 0));
+	ASSERT_EQ(1, send_one(fd, "t1", 20, 0));
+	ASSERT_EQ(1, send_one(fd, "t2", 20, 0));
 	EXPECT_EQ(2U, stats_of(fd).total_dropped);
 	EXPECT_DRAIN(fd, "t1", "t2", "h", "l3");
 	close(fd);
@@ -348,7 +302,7 @@ TEST(shut_rd_discards_not_counted)
 	EXPECT_EQ(1U, st.total_dropped);
 	EXPECT_EQ(1, fdinfo_dropped(fd));
 	EXPECT_ERRNO(EPIPE, write(fd, "d", 1));
-	EXPECT_ERRNO(EPIPE, send_prio(fd, "d", 0, 0));
+	EXPECT_ERRNO(EPIPE, send_one(fd, "d", 0, 0));
 	EXPECT_EQ(1U, stats_of(fd).total_dropped);
 	close(fd);
 
@@ -362,15 +316,6 @@ TEST(shut_rd_discards_not_counted)
 	EXPECT_EQ(0U, st.total_dropped);
 	EXPECT_EQ(1U, st.queued_msgs);
 	close(fd2);
-}
-
-static short revents(int fd, short events)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	if (poll(&pfd, 1, 0) < 0)
-		return -1;
-	return pfd.revents;
 }
 
 /* EPOLLOUT whenever a send would not fail: full or not. */
@@ -402,34 +347,16 @@ TEST(epollout_while_full)
 	close(fd);
 }
 
-struct poller {
-	pthread_t th;
-	int fd;
-	int ret;
-	short revents;
-};
-
-static void *poller_fn(void *arg)
-{
-	struct poller *p = arg;
-	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
-
-	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
-	p->revents = pfd.revents;
-	return NULL;
-}
-
 /* A poller asleep on a full channel is woken when the flag is set. */
 TEST(setting_flag_wakes_pollers)
 {
-	struct poller p = { 0 };
+	struct poller p;
 	int fd;
 
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, write_str(fd, "full"));
-	p.fd = fd;
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, fd, POLLOUT));
 	usleep(200000);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_OVERWRITE));
 	ASSERT_EQ(0, join_within(p.th));
@@ -486,7 +413,7 @@ TEST(setting_flag_with_room_drops_nothing)
 		ASSERT_EQ(0, start_writer(&wr[i], fd, i ? "c" : "b"));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(0, set_cfg(fd, 3, MPMC_CONFIG_OVERWRITE));
+	ASSERT_EQ(0, set_config(fd, 3, MPMC_CONFIG_OVERWRITE));
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, op_join(&wr[i]));
 		EXPECT_EQ(1, wr[i].ret);
@@ -607,9 +534,9 @@ TEST(drop_tracepoint_fires)
 
 	fd = open_ow(2);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, send_prio(fd, "hi", 30, 0));
-	ASSERT_EQ(1, send_prio(fd, "dropme", 7, 0));
-	ASSERT_EQ(1, send_prio(fd, "new", 9, 0));	/* drops "dropme" */
+	ASSERT_EQ(1, send_one(fd, "hi", 30, 0));
+	ASSERT_EQ(1, send_one(fd, "dropme", 7, 0));
+	ASSERT_EQ(1, send_one(fd, "new", 9, 0));	/* drops "dropme" */
 	EXPECT_EQ(1U, stats_of(fd).total_dropped);
 	close(fd);
 
@@ -644,23 +571,17 @@ TEST(drop_tracepoint_fires)
 struct load {
 	int fd;
 	atomic_int producers_left;
-	atomic_bool stop_flipping;
 	atomic_uint seen[PRODUCERS][PER_PRODUCER];
 	atomic_int bad;
 	atomic_long received;
 	atomic_long sent;
 };
 
-struct worker {
-	pthread_t th;
-	struct load *load;
-	int id;
-};
-
 /* Message (prod, seq) at priority seq % 4; every 7th goes through write(). */
 static void *producer(void *arg)
 {
-	struct worker *w = arg;
+	struct peer *w = arg;
+	struct load *load = w->ctx;
 	uint32_t m[3] = { w->id };
 	int i;
 
@@ -668,78 +589,67 @@ static void *producer(void *arg)
 		struct mpmc_msgvec v = {
 			.buf = (uintptr_t)m, .len = sizeof(m), .prio = i % 4,
 		};
-		struct mpmc_batch b = {
-			.vec = (uintptr_t)&v, .count = 1, .timeout_ns = -1,
-		};
 
 		m[1] = i;
 		m[2] = ~(uint32_t)i;
 		if (i % 7 == 0) {
 			v.prio = 0;
-			if (write(w->load->fd, m, sizeof(m)) != sizeof(m))
+			if (write(load->fd, m, sizeof(m)) != sizeof(m))
 				break;
-		} else if (ioctl(w->load->fd, MPMC_IOC_SEND, &b) != 1) {
+		} else if (batch_of_one(load->fd, MPMC_IOC_SEND, &v, 0,
+					-1) != 1) {
 			break;
 		}
-		atomic_fetch_add(&w->load->sent, 1);
+		atomic_fetch_add(&load->sent, 1);
 	}
-	if (atomic_fetch_sub(&w->load->producers_left, 1) == 1)
-		ioctl(w->load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
+	if (atomic_fetch_sub(&load->producers_left, 1) == 1)
+		ioctl(load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
 	return NULL;
+}
+
+/*
+ * Count message @m as received: false if it is malformed (then not
+ * counted) or out of order within its (producer, priority).
+ */
+static bool take(struct load *load, int last[PRODUCERS][4], const uint32_t *m)
+{
+	bool in_order;
+	int prio;
+
+	if (m[0] >= PRODUCERS || m[1] >= PER_PRODUCER || m[2] != ~m[1])
+		return false;
+	prio = m[1] % 7 == 0 ? 0 : m[1] % 4;
+	/* FIFO within a priority, for each producer. */
+	in_order = (int)m[1] > last[m[0]][prio];
+	last[m[0]][prio] = m[1];
+	atomic_fetch_add(&load->seen[m[0]][m[1]], 1);
+	atomic_fetch_add(&load->received, 1);
+	return in_order;
 }
 
 static void *consumer(void *arg)
 {
-	struct worker *w = arg;
+	struct load *load = ((struct peer *)arg)->ctx;
 	int last[PRODUCERS][4];
 	uint32_t m[3];
 	ssize_t n;
-	int i, j;
 
-	for (i = 0; i < PRODUCERS; i++)
-		for (j = 0; j < 4; j++)
-			last[i][j] = -1;
-	while ((n = read(w->load->fd, m, sizeof(m))) == sizeof(m)) {
-		int prio;
-
-		if (m[0] >= PRODUCERS || m[1] >= PER_PRODUCER ||
-		    m[2] != ~m[1]) {
-			atomic_fetch_add(&w->load->bad, 1);
-			continue;
-		}
-		prio = m[1] % 7 == 0 ? 0 : m[1] % 4;
-		/* FIFO within a priority, for each producer. */
-		if ((int)m[1] <= last[m[0]][prio])
-			atomic_fetch_add(&w->load->bad, 1);
-		last[m[0]][prio] = m[1];
-		atomic_fetch_add(&w->load->seen[m[0]][m[1]], 1);
-		atomic_fetch_add(&w->load->received, 1);
-	}
+	memset(last, 0xff, sizeof(last));	/* all -1 */
+	while ((n = read(load->fd, m, sizeof(m))) == sizeof(m))
+		if (!take(load, last, m))
+			atomic_fetch_add(&load->bad, 1);
 	if (n != 0)
-		atomic_fetch_add(&w->load->bad, 1);
-	return NULL;
-}
-
-static void *flipper(void *arg)
-{
-	struct load *load = arg;
-	__u32 flags = MPMC_CONFIG_OVERWRITE;
-
-	while (!atomic_load(&load->stop_flipping)) {
-		flags ^= MPMC_CONFIG_OVERWRITE;
-		set_flags(load->fd, flags);
-		usleep(1000);
-	}
+		atomic_fetch_add(&load->bad, 1);
 	return NULL;
 }
 
 static void run_load(struct __test_metadata *_metadata, bool flip)
 {
-	struct worker p[PRODUCERS], c[CONSUMERS];
+	struct peer p[PRODUCERS], c[CONSUMERS];
 	struct load *load = calloc(1, sizeof(*load));
 	long long twice = 0, got = 0;
 	struct mpmc_stats st;
-	pthread_t flip_th;
+	struct flipper f;
 	int i, j;
 
 	ASSERT_NE(NULL, load);
@@ -747,23 +657,14 @@ static void run_load(struct __test_metadata *_metadata, bool flip)
 	ASSERT_LE(0, load->fd);
 	atomic_store(&load->producers_left, PRODUCERS);
 	if (flip)
-		ASSERT_EQ(0, pthread_create(&flip_th, NULL, flipper, load));
-	for (i = 0; i < CONSUMERS; i++) {
-		c[i] = (struct worker){ .load = load, .id = i };
-		ASSERT_EQ(0, pthread_create(&c[i].th, NULL, consumer, &c[i]));
-	}
-	for (i = 0; i < PRODUCERS; i++) {
-		p[i] = (struct worker){ .load = load, .id = i };
-		ASSERT_EQ(0, pthread_create(&p[i].th, NULL, producer, &p[i]));
-	}
-	for (i = 0; i < PRODUCERS; i++)
-		pthread_join(p[i].th, NULL);
-	if (flip) {
-		atomic_store(&load->stop_flipping, true);
-		pthread_join(flip_th, NULL);
-	}
-	for (i = 0; i < CONSUMERS; i++)
-		pthread_join(c[i].th, NULL);
+		ASSERT_EQ(0, flipper_start(&f, load->fd, MPMC_CONFIG_OVERWRITE,
+					   MPMC_CONFIG_OVERWRITE, 1000));
+	ASSERT_EQ(0, peers_start(c, CONSUMERS, load, consumer));
+	ASSERT_EQ(0, peers_start(p, PRODUCERS, load, producer));
+	peers_join(p, PRODUCERS);
+	if (flip)
+		flipper_stop(&f);
+	peers_join(c, CONSUMERS);
 	for (i = 0; i < PRODUCERS; i++)
 		for (j = 0; j < PER_PRODUCER; j++) {
 			got += load->seen[i][j] > 0;

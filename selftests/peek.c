@@ -54,11 +54,10 @@ static void pk_init(struct pk *p, int fd, __u32 count, __s64 timeout)
 {
 	__u32 i;
 
-	memset(p, 0, sizeof(*p));
-	p->fd = fd;
-	p->flags = MPMC_RECV_PEEK;
-	p->count = count;
-	p->timeout = timeout;
+	*p = (struct pk){
+		.fd = fd, .flags = MPMC_RECV_PEEK, .count = count,
+		.timeout = timeout,
+	};
 	for (i = 0; i < NVEC; i++)
 		p->vec[i] = (struct mpmc_msgvec){
 			.buf = (uintptr_t)p->bufs[i], .len = BUFSZ - 1,
@@ -66,8 +65,10 @@ static void pk_init(struct pk *p, int fd, __u32 count, __s64 timeout)
 		};
 }
 
-static void pk_run(struct pk *p)
+/* Run the batch of @arg, a struct pk; a thread function too. */
+static void *pk_run(void *arg)
 {
+	struct pk *p = arg;
 	struct mpmc_batch b = {
 		.vec = (uintptr_t)p->vec, .count = p->count,
 		.flags = p->flags, .timeout_ns = p->timeout,
@@ -80,28 +81,12 @@ static void pk_run(struct pk *p)
 		if (p->vec[i].len < BUFSZ)
 			p->bufs[i][p->vec[i].len] = '\0';
 	atomic_store(&p->done, 1);
-}
-
-static void *pk_fn(void *arg)
-{
-	pk_run(arg);
 	return NULL;
 }
 
 static int pk_start(struct pk *p)
 {
-	return pthread_create(&p->th, NULL, pk_fn, p);
-}
-
-/* One MPMC_IOC_SEND of @s at priority @prio, timeout 0. */
-static int send_prio(int fd, const char *s, __u32 prio)
-{
-	struct mpmc_msgvec v = {
-		.buf = (uintptr_t)s, .len = strlen(s), .prio = prio,
-	};
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1 };
-
-	return ioctl(fd, MPMC_IOC_SEND, &b);
+	return pthread_create(&p->th, NULL, pk_run, p);
 }
 
 /* Expect queued_msgs, queued_bytes, total_received and no blocked receiver. */
@@ -120,11 +105,8 @@ TEST(copies_without_removing)
 	struct pk p;
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "first", "second!", "3rd", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "first"));
-	ASSERT_EQ(0, write_str(fd, "second!"));
-	ASSERT_EQ(0, write_str(fd, "3rd"));
 	for (i = 0; i < 3; i++) {
 		pk_init(&p, fd, 2, 0);
 		pk_run(&p);
@@ -168,7 +150,7 @@ TEST(order_and_prio_written_back)
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < ARRAY_SIZE(s); i++)
-		ASSERT_EQ(1, send_prio(fd, s[i].msg, s[i].prio));
+		ASSERT_EQ(1, send_one(fd, s[i].msg, s[i].prio, 0));
 	pk_init(&p, fd, NVEC, 0);
 	pk_run(&p);
 	ASSERT_EQ((int)ARRAY_SIZE(want), p.ret) TH_LOG("errno %d", p.err);
@@ -225,10 +207,8 @@ TEST(emsgsize_when_the_first_does_not_fit)
 	struct pk p, r;
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "0123456789", "ab", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "0123456789"));
-	ASSERT_EQ(0, write_str(fd, "ab"));
 
 	pk_init(&r, fd, 2, 0);
 	r.flags = 0;
@@ -262,11 +242,8 @@ TEST(later_entry_too_small_ends_the_copy)
 	struct pk p;
 	int fd;
 
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "short", "a longer message", "s", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "short"));
-	ASSERT_EQ(0, write_str(fd, "a longer message"));
-	ASSERT_EQ(0, write_str(fd, "s"));
 	pk_init(&p, fd, 3, 0);
 	p.vec[1].len = 8;
 	pk_run(&p);
@@ -281,10 +258,9 @@ TEST(later_entry_too_small_ends_the_copy)
 
 TEST(timeout_0_and_nonblock_eagain)
 {
+	int fd = mpmc_test_open_cfg(8, 64), nb;
 	struct pk p;
-	int fd, nb;
 
-	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	pk_init(&p, fd, 1, 0);
 	pk_run(&p);
@@ -469,9 +445,8 @@ TEST(eof_after_shut_wr_drained)
 	EXPECT_EQ(0, asleep.ret);
 	close(fd);
 
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "last", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "last"));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
 	/* Not drained yet: the message is still there to see. */
 	pk_init(&p, fd, 2, -1);
@@ -490,9 +465,8 @@ TEST(eof_after_shut_wr_drained)
 	close(fd);
 
 	/* SHUT_RD: receives return 0, a peek too. */
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "gone", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "gone"));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
 	pk_init(&p, fd, 1, -1);
 	ASSERT_EQ(0, pk_start(&p));
@@ -518,9 +492,8 @@ TEST(unknown_flag_bits_einval)
 	int fd;
 
 	v.buf = (uintptr_t)buf;
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "here", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "here"));
 	for (i = 0; i < ARRAY_SIZE(recv_bad); i++) {
 		b.flags = recv_bad[i];
 		v.len = BUFSZ;
@@ -551,9 +524,8 @@ TEST(ebadf_without_recv_role_efault_keeps_it)
 	struct pk p;
 	int fd, tx;
 
-	fd = mpmc_test_open_cfg(8, 64);
+	fd = open_queued(8, 64, "here", NULL);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, write_str(fd, "here"));
 	tx = new_ep(fd, MPMC_ROLE_SEND, 0);
 	ASSERT_LE(0, tx);
 	pk_init(&p, tx, 1, 0);

@@ -30,39 +30,27 @@
 
 #define BUFSZ	256
 
-/* One MPMC_IOC_SEND of @s at priority @prio: what ioctl() returns. */
-static int send_prio(int fd, const char *s, __u32 prio, __s64 timeout)
-{
-	struct mpmc_msgvec v = {
-		.buf = (uintptr_t)s, .len = strlen(s), .prio = prio,
-	};
-	struct mpmc_batch b = {
-		.vec = (uintptr_t)&v, .count = 1, .timeout_ns = timeout,
-	};
-
-	return ioctl(fd, MPMC_IOC_SEND, &b);
-}
-
 /*
  * One MPMC_IOC_RECV of one message into @buf (BUFSZ, NUL-terminated),
  * timeout 0, with @flags: its length and *@prio, or -1 with errno.
  */
 static int recv_prio(int fd, char *buf, __u32 *prio, __u32 flags)
 {
-	struct mpmc_msgvec v = {
-		.buf = (uintptr_t)buf, .len = BUFSZ - 1, .prio = 0xdead,
-	};
-	struct mpmc_batch b = {
-		.vec = (uintptr_t)&v, .count = 1, .flags = flags,
-	};
-	int ret = ioctl(fd, MPMC_IOC_RECV, &b);
-
-	if (ret != 1)
-		return ret == 0 ? 0 : -1;
-	buf[v.len] = '\0';
-	*prio = v.prio;
-	return v.len;
+	return recv_msg(fd, buf, BUFSZ, prio, flags);
 }
+
+/*
+ * Receive one message with recv_prio() (flags 0): assert that it is as
+ * long as the string @s, expect @s and priority @p.
+ */
+#define EXPECT_RECV(fd, s, p) do {					\
+	char b_[BUFSZ];							\
+	__u32 p_;							\
+									\
+	ASSERT_EQ((int)strlen(s), recv_prio((fd), b_, &p_, 0));	\
+	EXPECT_STREQ((s), b_);						\
+	EXPECT_EQ((__u32)(p), p_);					\
+} while (0)
 
 static unsigned int queued(int fd)
 {
@@ -92,7 +80,7 @@ static void send_mixed(struct __test_metadata *_metadata, int fd)
 	unsigned int i;
 
 	for (i = 0; i < NMIXED; i++)
-		ASSERT_EQ(1, send_prio(fd, mixed[i].msg, mixed[i].prio, 0));
+		ASSERT_EQ(1, send_one(fd, mixed[i].msg, mixed[i].prio, 0));
 	ASSERT_EQ(NMIXED, queued(fd));
 }
 
@@ -380,39 +368,27 @@ TEST(write_sends_at_prio_0)
 		{ .iov_base = "1", .iov_len = 1 },
 	};
 	struct io_uring ring;
-	char buf[BUFSZ];
 	struct cqe c;
-	__u32 prio;
 	int fd;
 
 	fd = mpmc_test_open_cfg(16, 64);
 	ASSERT_LE(0, fd);
 	RING_INIT(&ring, 4);
 	ASSERT_EQ(0, write_str(fd, "w0"));
-	ASSERT_EQ(1, send_prio(fd, "p1", 1, 0));
+	ASSERT_EQ(1, send_one(fd, "p1", 1, 0));
 	ASSERT_EQ(3, writev(fd, iov, 2));
 	prep_write(&ring, fd, "u0", 2, 1);
 	ASSERT_EQ(1, io_uring_submit(&ring));
 	ASSERT_EQ(0, get_cqe(&ring, WAIT_MS, &c));
 	ASSERT_EQ(2, c.res);
-	ASSERT_EQ(1, send_prio(fd, "z0", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "z0", 0, 0));
 
 	/* Priority 1 first, then the rest FIFO at priority 0. */
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("p1", buf);
-	EXPECT_EQ(1U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("w0", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(3, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("wv1", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("u0", buf);
-	EXPECT_EQ(0U, prio);
-	ASSERT_EQ(2, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("z0", buf);
-	EXPECT_EQ(0U, prio);
+	EXPECT_RECV(fd, "p1", 1);
+	EXPECT_RECV(fd, "w0", 0);
+	EXPECT_RECV(fd, "wv1", 0);
+	EXPECT_RECV(fd, "u0", 0);
+	EXPECT_RECV(fd, "z0", 0);
 	io_uring_queue_exit(&ring);
 	close(fd);
 }
@@ -427,12 +403,12 @@ TEST(capacity_counts_all_priorities)
 	fd = mpmc_test_open_cfg(4, 64);
 	ASSERT_LE(0, fd);
 	for (i = 0; i < 4; i++)
-		ASSERT_EQ(1, send_prio(fd, "m", i * 10, 0));
+		ASSERT_EQ(1, send_one(fd, "m", i * 10, 0));
 	EXPECT_EQ(4U, queued(fd));
 	/* Full for every priority, the highest too. */
-	EXPECT_ERRNO(EAGAIN, send_prio(fd, "x", 0, 0));
-	EXPECT_ERRNO(EAGAIN, send_prio(fd, "x", 31, 0));
-	EXPECT_ERRNO(ETIMEDOUT, send_prio(fd, "x", 31, 1000000));
+	EXPECT_ERRNO(EAGAIN, send_one(fd, "x", 0, 0));
+	EXPECT_ERRNO(EAGAIN, send_one(fd, "x", 31, 0));
+	EXPECT_ERRNO(ETIMEDOUT, send_one(fd, "x", 31, 1000000));
 	nb = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
 	ASSERT_LE(0, nb);
 	EXPECT_ERRNO(EAGAIN, write(nb, "x", 1));
@@ -442,8 +418,8 @@ TEST(capacity_counts_all_priorities)
 	/* One out, one in. */
 	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
 	EXPECT_EQ(1, poll(&pfd, 1, 0));
-	ASSERT_EQ(1, send_prio(fd, "y", 0, 0));
-	EXPECT_ERRNO(EAGAIN, send_prio(fd, "x", 31, 0));
+	ASSERT_EQ(1, send_one(fd, "y", 0, 0));
+	EXPECT_ERRNO(EAGAIN, send_one(fd, "x", 31, 0));
 	EXPECT_EQ(4U, queued(fd));
 	EXPECT_EQ(4U, stats_of(fd).total_sent - stats_of(fd).total_received);
 	close(nb);
@@ -464,7 +440,7 @@ static void *psend_fn(void *arg)
 {
 	struct psend *p = arg;
 
-	p->ret = send_prio(p->fd, p->msg, p->prio, -1);
+	p->ret = send_one(p->fd, p->msg, p->prio, -1);
 	p->err = p->ret < 0 ? errno : 0;
 	atomic_store(&p->done, 1);
 	return NULL;
@@ -496,7 +472,7 @@ TEST(blocked_senders_admitted_in_block_order)
 
 	fd = mpmc_test_open_cfg(1, 64);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(1, send_prio(fd, "q", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "q", 0, 0));
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, psend_start(&p[i], fd, s[i].msg, s[i].prio));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
@@ -530,15 +506,14 @@ TEST(emsgsize_for_the_highest_stays)
 	struct io_uring ring;
 	char buf[BUFSZ];
 	struct cqe c;
-	__u32 prio;
 	int fd;
 
 	v.buf = (uintptr_t)buf;
 	fd = mpmc_test_open_cfg(8, 64);
 	ASSERT_LE(0, fd);
 	RING_INIT(&ring, 4);
-	ASSERT_EQ(1, send_prio(fd, "tiny", 0, 0));
-	ASSERT_EQ(1, send_prio(fd, "a long high message", 3, 0));
+	ASSERT_EQ(1, send_one(fd, "tiny", 0, 0));
+	ASSERT_EQ(1, send_one(fd, "a long high message", 3, 0));
 	EXPECT_ERRNO(EMSGSIZE, read(fd, buf, 8));
 	EXPECT_ERRNO(EMSGSIZE, ioctl(fd, MPMC_IOC_RECV, &b));
 	EXPECT_EQ(8U, v.len);
@@ -548,9 +523,7 @@ TEST(emsgsize_for_the_highest_stays)
 	EXPECT_EQ(-EMSGSIZE, c.res);
 	EXPECT_EQ(2U, queued(fd));
 	EXPECT_EQ(19, fionread(fd));
-	ASSERT_EQ(19, recv_prio(fd, buf, &prio, 0));
-	EXPECT_STREQ("a long high message", buf);
-	EXPECT_EQ(3U, prio);
+	EXPECT_RECV(fd, "a long high message", 3);
 	ASSERT_EQ(4, read(fd, buf, 8));
 	io_uring_queue_exit(&ring);
 	close(fd);
@@ -572,7 +545,7 @@ TEST(fionread_is_the_next_read)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, fionread(fd));
 	for (i = 0; i < ARRAY_SIZE(s); i++)
-		ASSERT_EQ(1, send_prio(fd, s[i].msg, s[i].prio, 0));
+		ASSERT_EQ(1, send_one(fd, s[i].msg, s[i].prio, 0));
 	for (i = 0; i < ARRAY_SIZE(next); i++) {
 		EXPECT_EQ(next[i], fionread(fd)) {
 			TH_LOG("before read %u", i);

@@ -60,17 +60,6 @@ static int open_rv(void)
 	return mpmc_test_open_cfg(0, 64);
 }
 
-static int set_cfg(int fd, __u32 capacity, __u32 flags)
-{
-	struct mpmc_config cfg;
-
-	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
-		return -1;
-	cfg.capacity = capacity;
-	cfg.flags = flags;
-	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
-}
-
 /* A batch of one: send @buf (@len bytes, @prio) or receive into it. */
 static int batch1(int fd, bool send, char *buf, __u32 len, __u32 prio,
 		  __s64 timeout)
@@ -78,10 +67,8 @@ static int batch1(int fd, bool send, char *buf, __u32 len, __u32 prio,
 	struct mpmc_msgvec v = {
 		.buf = (uintptr_t)buf, .len = len, .prio = prio,
 	};
-	struct mpmc_batch b = {
-		.vec = (uintptr_t)&v, .count = 1, .timeout_ns = timeout,
-	};
-	int ret = ioctl(fd, send ? MPMC_IOC_SEND : MPMC_IOC_RECV, &b);
+	int ret = batch_of_one(fd, send ? MPMC_IOC_SEND : MPMC_IOC_RECV, &v,
+			       0, timeout);
 
 	if (ret != 1)
 		return ret == 0 ? 0 : -1;
@@ -94,15 +81,6 @@ static int batch1(int fd, bool send, char *buf, __u32 len, __u32 prio,
 static int try_recv(int fd, char *buf)
 {
 	return batch1(fd, false, buf, BUFSZ - 1, 0, 0);
-}
-
-static short revents(int fd, short events)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	if (poll(&pfd, 1, 0) < 0)
-		return -1;
-	return pfd.revents;
 }
 
 /* A sender thread: MPMC_IOC_SEND of one message at @prio, @timeout. */
@@ -150,11 +128,11 @@ TEST(capacity_0_ebusy_while_queued)
 	fd = mpmc_test_open_cfg(4, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, write_str(fd, "q"));
-	EXPECT_ERRNO(EBUSY, set_cfg(fd, 0, 0));
+	EXPECT_ERRNO(EBUSY, set_config(fd, 0, 0));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(4U, cfg.capacity);
 	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
-	ASSERT_EQ(0, set_cfg(fd, 0, 0));
+	ASSERT_EQ(0, set_config(fd, 0, 0));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(0U, cfg.capacity);
 	EXPECT_EQ(64U, cfg.max_msg_size);
@@ -164,14 +142,14 @@ TEST(capacity_0_ebusy_while_queued)
 	/* A full channel with a sender blocked: EBUSY too, nothing moves. */
 	fd = blocked_writer(&wr, "queued", "blocked");
 	ASSERT_LE(0, fd);
-	EXPECT_ERRNO(EBUSY, set_cfg(fd, 0, 0));
+	EXPECT_ERRNO(EBUSY, set_config(fd, 0, 0));
 	EXPECT_EQ(1U, stats_of(fd).capacity);
 	EXPECT_EQ(1U, stats_of(fd).blocked_senders);
 	CHECK_READ(fd, buf, "queued");
 	ASSERT_EQ(0, op_join(&wr));
 	CHECK_READ(fd, buf, "blocked");
 	/* Empty now: capacity 0 is fine. */
-	ASSERT_EQ(0, set_cfg(fd, 0, 0));
+	ASSERT_EQ(0, set_config(fd, 0, 0));
 	close(fd);
 }
 
@@ -659,24 +637,6 @@ TEST(epollin_exactly_when_sender_blocked)
 	close(fd);
 }
 
-struct poller {
-	pthread_t th;
-	int fd;
-	short events;
-	int ret;
-	short revents;
-};
-
-static void *poller_fn(void *arg)
-{
-	struct poller *p = arg;
-	struct pollfd pfd = { .fd = p->fd, .events = p->events };
-
-	p->ret = poll(&pfd, 1, 2 * WAIT_MS);
-	p->revents = pfd.revents;
-	return NULL;
-}
-
 /* A poller asleep for one direction is woken when the other side blocks. */
 TEST(pollers_woken_when_the_other_side_blocks)
 {
@@ -692,8 +652,7 @@ TEST(pollers_woken_when_the_other_side_blocks)
 	ASSERT_LE(0, rx);
 	ASSERT_LE(0, tx);
 
-	p = (struct poller){ .fd = rx, .events = POLLIN };
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, rx, POLLIN));
 	usleep(SETTLE_US);
 	ASSERT_EQ(0, start_writer(&o, fd, "in"));
 	ASSERT_EQ(0, join_within(p.th));
@@ -702,8 +661,7 @@ TEST(pollers_woken_when_the_other_side_blocks)
 	ASSERT_EQ(2, read(rx, buf, sizeof(buf)));
 	ASSERT_EQ(0, op_join(&o));
 
-	p = (struct poller){ .fd = tx, .events = POLLOUT };
-	ASSERT_EQ(0, pthread_create(&p.th, NULL, poller_fn, &p));
+	ASSERT_EQ(0, poller_start(&p, tx, POLLOUT));
 	usleep(SETTLE_US);
 	ASSERT_EQ(0, start_reader(&o, fd, 64));
 	ASSERT_EQ(0, join_within(p.th));
@@ -803,7 +761,7 @@ TEST(growing_from_0_queues_blocked_senders_in_order)
 		ASSERT_EQ(0, snd_start(&w[i], fd, s[i].msg, s[i].prio, -1));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(0, set_cfg(fd, 2, 0));
+	ASSERT_EQ(0, set_config(fd, 2, 0));
 	for (i = 0; i < 2; i++) {
 		ASSERT_EQ(0, join_within(w[i].th));
 		EXPECT_EQ(2, w[i].ret);
@@ -848,7 +806,7 @@ TEST(growing_from_0_room_for_all)
 		ASSERT_EQ(0, start_writer(&wr[i], fd, msg));
 		ASSERT_EQ(0, wait_blocked(fd, false, i + 1));
 	}
-	ASSERT_EQ(0, set_cfg(fd, 8, 0));
+	ASSERT_EQ(0, set_config(fd, 8, 0));
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, op_join(&wr[i]));
 		EXPECT_EQ(2, wr[i].ret);
@@ -858,7 +816,7 @@ TEST(growing_from_0_room_for_all)
 	CHECK_READ(fd, buf, "w1");
 	CHECK_READ(fd, buf, "w2");
 	/* Empty again: back to capacity 0, a rendezvous again. */
-	ASSERT_EQ(0, set_cfg(fd, 0, 0));
+	ASSERT_EQ(0, set_config(fd, 0, 0));
 	EXPECT_ERRNO(EAGAIN, batch1(fd, true, "x", 1, 0, 0));
 	close(fd);
 }
@@ -877,10 +835,7 @@ TEST(batch_send_one_per_blocked_read)
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 5; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "b%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 5, "b%d");
 	/* Nobody to take any: EAGAIN. */
 	EXPECT_ERRNO(EAGAIN, ioctl(fd, MPMC_IOC_SEND, &b));
 	for (i = 0; i < 3; i++) {
@@ -937,14 +892,11 @@ TEST(blocked_batch_send_returns_after_one_read)
 	char bufs[4][4], buf[BUFSZ];
 	struct mpmc_stats st;
 	struct brun r;
-	int fd, i;
+	int fd;
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 4; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "q%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 4, "q%d");
 	ASSERT_EQ(0, brun_start(&r, fd, MPMC_IOC_SEND, v, 4, -1));
 	ASSERT_EQ(0, wait_blocked(fd, false, 1));
 	CHECK_READ(fd, buf, "q0");
@@ -973,10 +925,7 @@ TEST(blocked_batch_recv_takes_one_to_count)
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	for (i = 0; i < 5; i++) {
-		snprintf(bufs[i], sizeof(bufs[i]), "c%d", i);
-		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)bufs[i], .len = 2 };
-	}
+	NAME_VEC(v, bufs, 5, "c%d");
 	for (i = 0; i < 2; i++)
 		rv[i] = (struct mpmc_msgvec){
 			.buf = (uintptr_t)rbufs[i], .len = BUFSZ - 1,
@@ -1108,22 +1057,6 @@ TEST(fault_copying_out_puts_the_message_back)
 
 /* ---- throughput mode -------------------------------------------------- */
 
-static int pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
-static int sched_fifo(bool on)
-{
-	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
-
-	return sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp);
-}
-
 /*
  * Capacity 0 with MPMC_CONFIG_THROUGHPUT is accepted and is still a
  * hand-off: a send with no receiver blocks, nothing is ever queued, and a
@@ -1139,7 +1072,7 @@ TEST(throughput_mode_still_a_handoff)
 
 	fd = open_rv();
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, set_cfg(fd, 0, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(0, set_config(fd, 0, MPMC_CONFIG_THROUGHPUT));
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
 	EXPECT_EQ(0U, cfg.capacity);
 	EXPECT_EQ(MPMC_CONFIG_THROUGHPUT, cfg.flags);
@@ -1153,10 +1086,7 @@ TEST(throughput_mode_still_a_handoff)
 	ASSERT_EQ(0, op_join(&wr));
 	EXPECT_EQ(6, wr.ret);
 
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	ASSERT_EQ(0, start_reader(&rd, fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, sched_fifo(true));

@@ -28,16 +28,6 @@
 #include "kselftest_harness.h"
 #include "mpmc_test.h"
 
-static int set_flags(int fd, __u32 flags)
-{
-	struct mpmc_config cfg;
-
-	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg))
-		return -1;
-	cfg.flags = flags;
-	return ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg);
-}
-
 static int queued(int fd)
 {
 	struct mpmc_stats st;
@@ -71,34 +61,20 @@ TEST(flag_set_and_read_back)
 }
 
 /*
- * Barging made deterministic: the test and its sleeper share CPU 0, and
- * the test runs under SCHED_FIFO around the race, so the sleeper it wakes
- * (SCHED_OTHER) cannot run before the test's next call. Harness tests run
- * in their own process, so nothing of this outlives the test.
+ * Barging made deterministic: the test and its sleeper share CPU 0
+ * (pin_cpu()), and the test runs under SCHED_FIFO around the race
+ * (sched_fifo()), so the sleeper it wakes (SCHED_OTHER) cannot run before
+ * the test's next call. Harness tests run in their own process, so nothing
+ * of this outlives the test.
  */
-static int pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
-static int sched_fifo(bool on)
-{
-	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
-
-	return sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp);
-}
 
 /* A batch of one with timeout 0: the length moved, or -errno. */
 static int try_batch(int fd, bool send, char *buf, size_t len)
 {
 	struct mpmc_msgvec v = { .buf = (uintptr_t)buf, .len = len };
-	struct mpmc_batch b = { .vec = (uintptr_t)&v, .count = 1 };
+	unsigned long cmd = send ? MPMC_IOC_SEND : MPMC_IOC_RECV;
 
-	if (ioctl(fd, send ? MPMC_IOC_SEND : MPMC_IOC_RECV, &b) != 1)
+	if (batch_of_one(fd, cmd, &v, 0, 0) != 1)
 		return -errno;
 	return v.len;
 }
@@ -137,10 +113,7 @@ static int barge_send(struct __test_metadata *_metadata, __u32 flags)
 
 TEST(barging_send_takes_the_room)
 {
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	/* Throughput mode: the room goes to whoever comes first. */
 	EXPECT_EQ(1, barge_send(_metadata, MPMC_CONFIG_THROUGHPUT));
 	/* Default mode: it was handed to the blocked sender. */
@@ -158,10 +131,7 @@ TEST(barging_recv_takes_the_message)
 	char buf[64];
 	struct op c;
 
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	for (mode = 0; mode < 2; mode++) {
 		fd = mpmc_test_open_cfg(4, 64);
 		ASSERT_LE(0, fd);
@@ -230,19 +200,31 @@ TEST(one_message_wakes_one_receiver)
 	close(fd);
 }
 
+/*
+ * A throughput channel of capacity 1, full, with four writers of 2 bytes
+ * (@c[4]) blocked on it: its fd in *@fd.
+ */
+static void four_blocked_senders(struct __test_metadata *_metadata, int *fd,
+				 struct op *c)
+{
+	int i;
+
+	*fd = mpmc_test_open_cfg(1, 64);
+	ASSERT_LE(0, *fd);
+	ASSERT_EQ(0, set_flags(*fd, MPMC_CONFIG_THROUGHPUT));
+	ASSERT_EQ(1, write(*fd, "a", 1));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, op_start(&c[i], *fd, OP_WRITE, "ww", 2));
+	ASSERT_EQ(0, wait_blocked(*fd, false, 4));
+}
+
 TEST(every_blocked_sender_is_served)
 {
 	char buf[64];
 	struct op c[4];
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(1, write(fd, "a", 1));
-	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
-	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	four_blocked_senders(_metadata, &fd, c);
 	for (i = 0; i < 5; i++)
 		ASSERT_LT(0, read(fd, buf, sizeof(buf)));
 	join_all(_metadata, c, 4, 2);
@@ -257,13 +239,7 @@ TEST(growing_wakes_every_sender_that_fits)
 				   .flags = MPMC_CONFIG_THROUGHPUT };
 	int fd, i;
 
-	fd = mpmc_test_open_cfg(1, 64);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(1, write(fd, "a", 1));
-	for (i = 0; i < 4; i++)
-		ASSERT_EQ(0, op_start(&c[i], fd, OP_WRITE, "ww", 2));
-	ASSERT_EQ(0, wait_blocked(fd, false, 4));
+	four_blocked_senders(_metadata, &fd, c);
 	/* Room for all four: all four get in, with nobody receiving. */
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SET_CONFIG, &cfg));
 	for (i = 0; i < 4; i++) {
@@ -291,10 +267,7 @@ TEST(shut_wr_drains_before_eof)
 	fd = mpmc_test_open_cfg(4, 64);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_THROUGHPUT));
-	ASSERT_EQ(0, pin_cpu(0));
-	if (sched_fifo(true))
-		SKIP(return, "no SCHED_FIFO here: %s", strerror(errno));
-	ASSERT_EQ(0, sched_fifo(false));
+	PIN_CPU_FIFO_OR_SKIP(0);
 	ASSERT_EQ(0, start_reader(&first, fd, 64));
 	ASSERT_EQ(0, wait_blocked(fd, true, 1));
 	ASSERT_EQ(0, pin_cpu(1));
@@ -387,81 +360,57 @@ TEST(signal_racing_the_wakeup_loses_nothing)
 #define CONSUMERS	4
 #define PER_PRODUCER	3000
 
+/* What the consumers saw of each message, in one channel. */
 struct load {
 	int fd;
-	atomic_int producers_left;
-	atomic_bool stop_flipping;
-	atomic_uint seen[PRODUCERS][PER_PRODUCER];
-	atomic_int bad_order;
 	atomic_long received;
+	atomic_int bad_order;
+	atomic_uint seen[PRODUCERS][PER_PRODUCER];
+	atomic_int producers_left;
 };
 
-struct worker {
-	pthread_t th;
-	struct load *load;
-	int id;
-};
-
+/* Messages (prod, 0) to (prod, PER_PRODUCER - 1), by write(). */
 static void *producer(void *arg)
 {
-	struct worker *w = arg;
-	uint32_t m[2] = { w->id };
-	int i;
+	struct load *load = ((struct peer *)arg)->ctx;
+	uint32_t m[2] = { ((struct peer *)arg)->id, 0 };
 
-	for (i = 0; i < PER_PRODUCER; i++) {
-		m[1] = i;
-		if (write(w->load->fd, m, sizeof(m)) != sizeof(m))
+	for (; m[1] < PER_PRODUCER; m[1]++)
+		if (write(load->fd, m, sizeof(m)) != sizeof(m))
 			break;
-	}
-	if (atomic_fetch_sub(&w->load->producers_left, 1) == 1)
-		ioctl(w->load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
+	if (atomic_fetch_sub(&load->producers_left, 1) == 1)
+		ioctl(load->fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR);
 	return NULL;
 }
 
 static void *consumer(void *arg)
 {
-	struct worker *w = arg;
+	struct load *load = ((struct peer *)arg)->ctx;
 	int last[PRODUCERS];
 	uint32_t m[2];
-	ssize_t n;
-	int i;
 
-	for (i = 0; i < PRODUCERS; i++)
-		last[i] = -1;
-	while ((n = read(w->load->fd, m, sizeof(m))) == sizeof(m)) {
+	memset(last, 0xff, sizeof(last));	/* all -1 */
+	while (read(load->fd, m, sizeof(m)) == sizeof(m)) {
 		if (m[0] >= PRODUCERS || m[1] >= PER_PRODUCER) {
-			atomic_fetch_add(&w->load->bad_order, 1);
+			atomic_fetch_add(&load->bad_order, 1);
 			continue;
 		}
 		/* One queue: each consumer sees a producer's messages in order. */
 		if ((int)m[1] <= last[m[0]])
-			atomic_fetch_add(&w->load->bad_order, 1);
+			atomic_fetch_add(&load->bad_order, 1);
 		last[m[0]] = m[1];
-		atomic_fetch_add(&w->load->seen[m[0]][m[1]], 1);
-		atomic_fetch_add(&w->load->received, 1);
-	}
-	return NULL;
-}
-
-static void *flipper(void *arg)
-{
-	struct load *load = arg;
-	__u32 flags = 0;
-
-	while (!atomic_load(&load->stop_flipping)) {
-		flags ^= MPMC_CONFIG_THROUGHPUT;
-		set_flags(load->fd, flags);
-		usleep(2000);
+		atomic_fetch_add(&load->seen[m[0]][m[1]], 1);
+		atomic_fetch_add(&load->received, 1);
 	}
 	return NULL;
 }
 
 static void run_load(struct __test_metadata *_metadata, bool flip)
 {
-	struct worker p[PRODUCERS], c[CONSUMERS];
+	struct peer p[PRODUCERS], c[CONSUMERS];
 	struct load *load = calloc(1, sizeof(*load));
-	pthread_t flip_th;
 	int i, j, missing = 0, twice = 0;
+	struct flipper f;
 
 	ASSERT_NE(NULL, load);
 	load->fd = mpmc_test_open_cfg(4, 64);
@@ -469,23 +418,14 @@ static void run_load(struct __test_metadata *_metadata, bool flip)
 	ASSERT_EQ(0, set_flags(load->fd, MPMC_CONFIG_THROUGHPUT));
 	atomic_store(&load->producers_left, PRODUCERS);
 	if (flip)
-		ASSERT_EQ(0, pthread_create(&flip_th, NULL, flipper, load));
-	for (i = 0; i < CONSUMERS; i++) {
-		c[i] = (struct worker){ .load = load, .id = i };
-		ASSERT_EQ(0, pthread_create(&c[i].th, NULL, consumer, &c[i]));
-	}
-	for (i = 0; i < PRODUCERS; i++) {
-		p[i] = (struct worker){ .load = load, .id = i };
-		ASSERT_EQ(0, pthread_create(&p[i].th, NULL, producer, &p[i]));
-	}
-	for (i = 0; i < PRODUCERS; i++)
-		pthread_join(p[i].th, NULL);
-	for (i = 0; i < CONSUMERS; i++)
-		pthread_join(c[i].th, NULL);
-	if (flip) {
-		atomic_store(&load->stop_flipping, true);
-		pthread_join(flip_th, NULL);
-	}
+		ASSERT_EQ(0, flipper_start(&f, load->fd, 0,
+					   MPMC_CONFIG_THROUGHPUT, 2000));
+	ASSERT_EQ(0, peers_start(c, CONSUMERS, load, consumer));
+	ASSERT_EQ(0, peers_start(p, PRODUCERS, load, producer));
+	peers_join(p, PRODUCERS);
+	peers_join(c, CONSUMERS);
+	if (flip)
+		flipper_stop(&f);
 	for (i = 0; i < PRODUCERS; i++)
 		for (j = 0; j < PER_PRODUCER; j++) {
 			missing += !load->seen[i][j];
