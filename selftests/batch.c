@@ -1402,4 +1402,101 @@ TEST(lengths_only_for_moved)
 	close(fd);
 }
 
+/*
+ * The messages a send batch moves without waiting enter the channel as one
+ * run: another sender's message is never queued between them, also when
+ * the batch first hands messages to blocked receivers. A writer spins on
+ * non-blocking write()s of "W" while a batch of B0..B7 meets one blocked
+ * reader. In a round where the reader got B0 the queue was empty at that
+ * hand-off (receivers block only on an empty queue), so a "W" drained
+ * before B7 came in between the batch's messages.
+ */
+struct spinner {
+	pthread_t th;
+	int fd;			/* send-only, O_NONBLOCK */
+	int rx;			/* receive-only, O_NONBLOCK, to drain */
+	atomic_int go;		/* 1: write, 0: stop and park, -1: exit */
+	atomic_int budget;	/* writes left in this round */
+	atomic_int parked;
+};
+
+static void *spin_writes(void *arg)
+{
+	struct spinner *sp = arg;
+	int go;
+
+	while ((go = atomic_load(&sp->go)) >= 0) {
+		atomic_store(&sp->parked, !go);
+		if (go && atomic_load(&sp->budget) > 0 &&
+		    write(sp->fd, "W", 1) == 1)
+			atomic_fetch_sub(&sp->budget, 1);
+	}
+	atomic_store(&sp->parked, 1);
+	return NULL;
+}
+
+/* One round; 1 if the reader got B0, 0 if not, -1 on a violation. */
+static int batch_round(int fd, struct spinner *sp)
+{
+	char names[8][3], got[64];
+	struct mpmc_msgvec v[8];
+	int i, n, last_b = -1, first_w = -1;
+	struct op rd;
+
+	for (i = 0; i < 8; i++) {
+		snprintf(names[i], sizeof(names[i]), "B%d", i);
+		v[i] = (struct mpmc_msgvec){ .buf = (uintptr_t)names[i],
+					     .len = 2 };
+	}
+	if (start_reader(&rd, fd, 64) || wait_blocked(fd, true, 1))
+		return -2;
+	atomic_store(&sp->budget, 8);
+	atomic_store(&sp->go, 1);
+	n = batch(fd, MPMC_IOC_SEND, v, 8, -1);
+	atomic_store(&sp->go, 0);
+	if (n != 8 || op_join(&rd))
+		return -2;
+	while (!atomic_load(&sp->parked))
+		;
+	for (i = 0; (n = read(sp->rx, got, sizeof(got))) > 0; i++) {
+		if (got[0] == 'B')
+			last_b = i;
+		else if (first_w < 0)
+			first_w = i;
+	}
+	if (rd.ret != 2 || memcmp(rd.buf, "B0", 2))
+		return 0;
+	return first_w >= 0 && first_w < last_b ? -1 : 1;
+}
+
+TEST(send_batch_is_one_run)
+{
+	struct spinner sp = { .go = 0, .parked = 1 };
+	int fd, i, r, b0 = 0, split = 0;
+
+	fd = mpmc_test_open_cfg(64, 64);
+	ASSERT_LE(0, fd);
+	sp.fd = new_ep(fd, MPMC_ROLE_SEND, O_NONBLOCK);
+	ASSERT_LE(0, sp.fd);
+	sp.rx = new_ep(fd, MPMC_ROLE_RECV, O_NONBLOCK);
+	ASSERT_LE(0, sp.rx);
+	ASSERT_EQ(0, pthread_create(&sp.th, NULL, spin_writes, &sp));
+	for (i = 0; i < 1000; i++) {
+		r = batch_round(fd, &sp);
+		ASSERT_NE(-2, r);
+		b0 += r == 1;
+		split += r == -1;
+	}
+	atomic_store(&sp.go, -1);
+	pthread_join(sp.th, NULL);
+	TH_LOG("reader got B0 in %d of 1000 rounds, batch split in %d",
+	       b0, split);
+	EXPECT_EQ(0, split);
+	/* Otherwise the test proved nothing. */
+	EXPECT_LT(50, b0);
+	close(sp.rx);
+	close(sp.fd);
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
