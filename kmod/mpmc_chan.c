@@ -125,8 +125,12 @@ static struct mpmc_param mpmc_max_capacity = { 65536, 1, U32_MAX };
 /* A message length fits in an int (FIONREAD, read()). */
 static struct mpmc_param mpmc_max_msg_size = { 65536, 1, INT_MAX };
 static struct mpmc_param mpmc_max_channel_bytes = { 8UL << 20, 1, ULONG_MAX };
-/* Most a waiter spins before it sleeps (mpmc_spin()); 0: never. */
-static struct mpmc_param mpmc_spin_max_ns = { 10000, 0, NSEC_PER_MSEC };
+/*
+ * Most a waiter spins before it sleeps (mpmc_spin()); 0: never, the
+ * default: measured in the same guest boot, 10 us made neither capacity 1
+ * nor ping-pong faster (bench/results/experiments/2026-12-06-ab.txt).
+ */
+static struct mpmc_param mpmc_spin_max_ns = { 0, 0, NSEC_PER_MSEC };
 
 static int mpmc_param_set(const char *val, const struct kernel_param *kp)
 {
@@ -170,7 +174,7 @@ MODULE_PARM_DESC(max_channel_bytes,
 		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
 module_param_cb(spin_max_ns, &mpmc_param_ops, &mpmc_spin_max_ns, 0644);
 MODULE_PARM_DESC(spin_max_ns,
-		 "Longest spin of a blocked caller before it sleeps, in ns, 0..1000000 (default 10000; 0: never)");
+		 "Longest spin of a blocked caller before it sleeps, in ns, 0..1000000 (default 0: never)");
 
 /* ---- Waking after unlock ------------------------------------------------ */
 
