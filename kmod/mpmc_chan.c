@@ -229,7 +229,10 @@ static void mpmc_notify_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
 	/* Pairs with mpmc_chan_poll(): see the diagram there. */
 	if (READ_ONCE(ch->polled) && wq_has_sleeper(&ch->pollers[dir]))
 		wake_up_interruptible_sync_poll(&ch->pollers[dir], key[dir]);
-	kill_fasync(&ch->fasync, SIGIO, dir == MPMC_RECV ? POLL_IN : POLL_OUT);
+	/* kill_fasync() reads it again, under its RCU lock. */
+	if (READ_ONCE(ch->fasync))
+		kill_fasync(&ch->fasync, SIGIO,
+			    dir == MPMC_RECV ? POLL_IN : POLL_OUT);
 }
 
 /* Shutdown is a level state: wake every poller, exclusive or not. */
@@ -255,10 +258,15 @@ static void mpmc_unlock(struct mpmc_chan *ch)
 	unsigned int i, nr = ch->wake.nr, events = ch->wake.events;
 	LIST_HEAD(drop);
 
+	ch->wake.events = 0;
+	if (likely(!nr && list_empty(&ch->wake.drop))) {
+		/* Most holds complete nobody's operation: keep them short. */
+		spin_unlock(&ch->lock);
+		goto notify;
+	}
 	for (i = 0; i < nr; i++)
 		task[i] = ch->wake.task[i];
 	ch->wake.nr = 0;
-	ch->wake.events = 0;
 	list_splice_init(&ch->wake.drop, &drop);
 	spin_unlock(&ch->lock);
 
@@ -267,6 +275,9 @@ static void mpmc_unlock(struct mpmc_chan *ch)
 		wake_up_process(task[i]);
 		put_task_struct(task[i]);
 	}
+notify:
+	if (!events)
+		return;
 	if (events & MPMC_EV_HUP) {
 		mpmc_notify_shutdown(ch);
 		return;
@@ -964,17 +975,19 @@ static int mpmc_take_handed(struct mpmc_chan *ch, struct mpmc_msg *msg,
 /*
  * Take up to @n messages for the buffers of @vec onto @taken: what is
  * queued, or by waiting (as @opts allow) for a sender to hand one over,
- * then what was queued meanwhile. Returns how many were taken (0 at end
- * of file), or a negative errno with none taken.
+ * then what was queued meanwhile. Called with ch->lock held, returns with
+ * it dropped: how many were taken (0 at end of file), or a negative errno
+ * with none taken.
  */
 static int mpmc_take(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 		     unsigned int n, const struct mpmc_wait_opts *opts,
 		     struct list_head *taken, u32 *queued)
+	__releases(&ch->lock)
 {
 	struct mpmc_waiter w;
 	int ret;
 
-	spin_lock(&ch->lock);
+	lockdep_assert_held(&ch->lock);
 	while (!mpmc_next(ch) && !ch->shutdown && !opts->nonblock) {
 		w.msg = NULL;
 		w.room = vec[0].len;
@@ -1063,18 +1076,29 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 	ssize_t ret;
 	u32 queued;
 
-	ret = mpmc_take(ch, &vec, 1, opts, &taken, &queued);
-	if (ret <= 0)
-		return ret;
-	msg = list_first_entry(&taken, struct mpmc_msg, link);
+	spin_lock(&ch->lock);
+	msg = mpmc_next(ch);
+	if (likely(msg && msg->len <= vec.len)) {
+		/* What mpmc_take() does for one message there, without lists. */
+		msg = mpmc_take_next(ch);
+		mpmc_note_room(ch);
+		queued = ch->nr_msgs;
+		mpmc_unlock(ch);
+	} else {
+		ret = mpmc_take(ch, &vec, 1, opts, &taken, &queued);
+		if (ret <= 0)
+			return ret;
+		msg = list_first_entry(&taken, struct mpmc_msg, link);
+		list_del(&msg->link);
+	}
 	ret = msg->len;
 	if (copy_to_iter(mpmc_msg_data(msg), msg->len, to) != msg->len) {
+		list_add(&msg->link, &taken);
 		mpmc_put_back(ch, &taken);
 		return -EFAULT;
 	}
 	atomic_dec(&ch->nr_taken);
 	trace_mpmc_recv(ch->id, ret, queued);
-	list_del(&msg->link);
 	mpmc_msg_free(&ch->pool, msg);
 	return ret;
 }
@@ -1136,6 +1160,7 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 
 	if (WARN_ON_ONCE(n > MPMC_BATCH_CHUNK))
 		n = MPMC_BATCH_CHUNK;
+	spin_lock(&ch->lock);
 	ret = mpmc_take(ch, vec, n, opts, &taken, queued);
 	if (ret <= 0)
 		return ret;

@@ -156,6 +156,7 @@ void mpmc_pool_init(struct mpmc_pool *pool, size_t budget)
 {
 	unsigned int i;
 
+	pool->spare = NULL;
 	spin_lock_init(&pool->lock);
 	for (i = 0; i < MPMC_NR_CLASSES; i++)
 		INIT_LIST_HEAD(&pool->free[i]);
@@ -211,6 +212,10 @@ void mpmc_pool_set_budget(struct mpmc_pool *pool, size_t budget)
  */
 void mpmc_pool_destroy(struct mpmc_pool *pool)
 {
+	struct mpmc_msg *spare = xchg(&pool->spare, NULL);
+
+	if (spare)
+		mpmc_msg_destroy(spare);
 	mpmc_pool_set_budget(pool, 0);
 }
 
@@ -231,6 +236,53 @@ static struct mpmc_msg *mpmc_pool_get(struct mpmc_pool *pool,
 		WRITE_ONCE(pool->bytes, pool->bytes - mpmc_class_size(class));
 	}
 	spin_unlock(&pool->lock);
+	return msg;
+}
+
+/* Keep @msg in @pool if it is inline and the budget allows; under the lock. */
+static bool mpmc_pool_put(struct mpmc_pool *pool, struct mpmc_msg *msg)
+{
+	unsigned int size;
+
+	lockdep_assert_held(&pool->lock);
+	if (msg->class == MPMC_MSG_EXTERNAL)
+		return false;
+	size = mpmc_class_size(msg->class);
+	if (pool->bytes + size > pool->budget)
+		return false;
+	list_add(&msg->link, &pool->free[msg->class]);
+	WRITE_ONCE(pool->bytes, pool->bytes + size);
+	return true;
+}
+
+/* Keep @msg, no longer used, on the pool's lists, or free it. */
+static void mpmc_msg_recycle(struct mpmc_pool *pool, struct mpmc_msg *msg)
+{
+	bool kept;
+
+	spin_lock(&pool->lock);
+	kept = mpmc_pool_put(pool, msg);
+	spin_unlock(&pool->lock);
+	if (!kept)
+		mpmc_msg_destroy(msg);
+}
+
+/*
+ * Take the spare buffer if it is of @class. One of another class goes to
+ * the pool's lists (a channel whose message sizes change pays a lock).
+ */
+static struct mpmc_msg *mpmc_spare_get(struct mpmc_pool *pool,
+				       unsigned int class)
+{
+	struct mpmc_msg *msg;
+
+	if (!READ_ONCE(pool->spare))
+		return NULL;
+	msg = xchg(&pool->spare, NULL);
+	if (msg && msg->class != class) {
+		mpmc_msg_recycle(pool, msg);
+		return NULL;
+	}
 	return msg;
 }
 
@@ -257,7 +309,9 @@ struct mpmc_msg *mpmc_msg_alloc(struct mpmc_pool *pool, size_t len,
 	if (size > MPMC_INLINE_MAX)
 		return mpmc_msg_alloc_external(len, gfp);
 	class = mpmc_size_class(size);
-	msg = mpmc_pool_get(pool, class);
+	msg = mpmc_spare_get(pool, class);
+	if (!msg)
+		msg = mpmc_pool_get(pool, class);
 	if (!msg) {
 		msg = kmem_cache_alloc(mpmc_msg_cache[class], gfp);
 		if (!msg)
@@ -266,22 +320,6 @@ struct mpmc_msg *mpmc_msg_alloc(struct mpmc_pool *pool, size_t len,
 	}
 	mpmc_msg_init_refs(msg);
 	return msg;
-}
-
-/* Keep @msg in @pool if it is inline and the budget allows; under the lock. */
-static bool mpmc_pool_put(struct mpmc_pool *pool, struct mpmc_msg *msg)
-{
-	unsigned int size;
-
-	lockdep_assert_held(&pool->lock);
-	if (msg->class == MPMC_MSG_EXTERNAL)
-		return false;
-	size = mpmc_class_size(msg->class);
-	if (pool->bytes + size > pool->budget)
-		return false;
-	list_add(&msg->link, &pool->free[msg->class]);
-	WRITE_ONCE(pool->bytes, pool->bytes + size);
-	return true;
 }
 
 /**
@@ -293,15 +331,13 @@ static bool mpmc_pool_put(struct mpmc_pool *pool, struct mpmc_msg *msg)
  */
 void mpmc_msg_free(struct mpmc_pool *pool, struct mpmc_msg *msg)
 {
-	bool kept;
-
 	if (!mpmc_msg_put(msg))
 		return;
-	spin_lock(&pool->lock);
-	kept = mpmc_pool_put(pool, msg);
-	spin_unlock(&pool->lock);
-	if (!kept)
-		mpmc_msg_destroy(msg);
+	/* No lock when the spare slot is free: see struct mpmc_pool. */
+	if (msg->class != MPMC_MSG_EXTERNAL && !READ_ONCE(pool->spare) &&
+	    !cmpxchg(&pool->spare, NULL, msg))
+		return;
+	mpmc_msg_recycle(pool, msg);
 }
 
 /**

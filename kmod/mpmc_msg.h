@@ -55,12 +55,17 @@ struct mpmc_msg {
  * @free:   free inline buffers, one LIFO list per size class
  * @bytes:  bytes of the buffers on @free
  * @budget: at most this many bytes are kept on @free
+ * @spare:  one more free inline buffer, or NULL, taken and given back
+ *          with xchg()/cmpxchg() and no lock: the buffer that a sender and
+ *          a receiver pass back and forth message after message
  *
  * Buffers stay charged to the memory cgroup of the task that allocated
  * them, so a channel shared between cgroups may charge up to @budget
- * bytes to the wrong one; a drained channel keeps at most @budget bytes.
+ * bytes (and the spare) to the wrong one; a drained channel keeps at most
+ * @budget bytes and the spare, at most 4 KiB.
  */
 struct mpmc_pool {
+	struct mpmc_msg *spare;
 	spinlock_t lock;	/* see the kernel-doc above */
 	struct list_head free[MPMC_NR_CLASSES];
 	size_t bytes;
