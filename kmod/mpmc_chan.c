@@ -778,30 +778,43 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 	return len;
 }
 
-/* Copy in the messages of @vec, stopping at the first that cannot be. */
+/*
+ * Copy in the messages of @vec, stopping at the first that cannot be.
+ * Buffers come from the pool in one go, sized as the first message.
+ */
 static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 			    unsigned int n, struct list_head *msgs)
 {
 	u32 max = READ_ONCE(ch->max_msg_size);
 	struct mpmc_msg *msg;
+	LIST_HEAD(stash);
 	unsigned int i;
+	int ret = 0;
 
+	mpmc_pool_take(&ch->pool, vec[0].len, n, &stash);
 	for (i = 0; i < n; i++) {
-		if (vec[i].len > max)
-			return -EMSGSIZE;
-		msg = mpmc_msg_alloc(&ch->pool, vec[i].len, false);
-		if (!msg)
-			return -ENOMEM;
+		if (vec[i].len > max) {
+			ret = -EMSGSIZE;
+			break;
+		}
+		msg = mpmc_msg_alloc_stash(&stash, vec[i].len) ?:
+		      mpmc_msg_alloc(&ch->pool, vec[i].len, false);
+		if (!msg) {
+			ret = -ENOMEM;
+			break;
+		}
 		if (copy_from_user(mpmc_msg_data(msg),
 				   u64_to_user_ptr(vec[i].buf), vec[i].len)) {
 			mpmc_msg_free(&ch->pool, msg);
-			return -EFAULT;
+			ret = -EFAULT;
+			break;
 		}
 		msg->len = vec[i].len;
 		msg->prio = vec[i].prio;
 		list_add_tail(&msg->link, msgs);
 	}
-	return 0;
+	mpmc_msg_free_list(&ch->pool, &stash);
+	return ret;
 }
 
 /*
@@ -1152,7 +1165,8 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 			 const struct mpmc_wait_opts *opts)
 {
 	u32 queued[MPMC_BATCH_CHUNK];
-	struct mpmc_msg *msg, *tmp;
+	struct list_head *last;
+	struct mpmc_msg *msg;
 	unsigned int i, got;
 	LIST_HEAD(taken);
 	LIST_HEAD(done);
@@ -1166,14 +1180,14 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 		return ret;
 	got = mpmc_copy_out(&taken, vec, uvec);
 
-	i = 0;
-	list_for_each_entry_safe(msg, tmp, &taken, link) {
-		if (i == got)
-			break;
+	/* The first @got are received: cut them off @taken in one go. */
+	last = &taken;
+	for (i = 0; i < got; i++) {
+		last = last->next;
+		msg = list_entry(last, struct mpmc_msg, link);
 		trace_mpmc_recv(ch->id, msg->len, queued[i]);
-		list_move_tail(&msg->link, &done);
-		i++;
 	}
+	list_cut_position(&done, &taken, last);
 	atomic_sub(got, &ch->nr_taken);
 	mpmc_msg_free_list(&ch->pool, &done);
 	if (!list_empty(&taken))

@@ -287,6 +287,61 @@ static struct mpmc_msg *mpmc_spare_get(struct mpmc_pool *pool,
 }
 
 /**
+ * mpmc_pool_take - take up to @n free buffers for @len-byte messages
+ * @pool:  the channel's pool
+ * @len:   payload length
+ * @n:     how many are wanted
+ * @stash: where they go, for mpmc_msg_alloc_stash()
+ *
+ * One hold of the pool's lock for a batch, instead of one per message.
+ * The caller gives back what it did not use with mpmc_msg_free_list(),
+ * which takes them as messages nobody uses (their references are set).
+ */
+void mpmc_pool_take(struct mpmc_pool *pool, size_t len, unsigned int n,
+		    struct list_head *stash)
+{
+	size_t size = size_add(MPMC_MSG_HDR, len);
+	struct list_head *free, *last;
+	unsigned int class, i;
+
+	if (size > MPMC_INLINE_MAX || !n || !READ_ONCE(pool->bytes))
+		return;
+	class = mpmc_size_class(size);
+	free = &pool->free[class];
+	spin_lock(&pool->lock);
+	last = free;
+	for (i = 0; i < n && !list_is_last(last, free); i++) {
+		last = last->next;
+		mpmc_msg_init_refs(list_entry(last, struct mpmc_msg, link));
+	}
+	if (i) {
+		list_cut_position(stash, free, last);
+		WRITE_ONCE(pool->bytes, pool->bytes - i * mpmc_class_size(class));
+	}
+	spin_unlock(&pool->lock);
+}
+
+/**
+ * mpmc_msg_alloc_stash - a buffer for @len bytes from @stash, if it has one
+ * @stash: buffers from mpmc_pool_take()
+ * @len:   payload length
+ *
+ * Return: the buffer, as mpmc_msg_alloc() returns one, or NULL.
+ */
+struct mpmc_msg *mpmc_msg_alloc_stash(struct list_head *stash, size_t len)
+{
+	size_t size = size_add(MPMC_MSG_HDR, len);
+	struct mpmc_msg *msg;
+
+	msg = list_first_entry_or_null(stash, struct mpmc_msg, link);
+	if (!msg || size > MPMC_INLINE_MAX ||
+	    mpmc_size_class(size) != msg->class)
+		return NULL;
+	list_del(&msg->link);
+	return msg;
+}
+
+/**
  * mpmc_msg_alloc - a buffer for a message of @len bytes
  * @pool:   the channel's pool, tried first
  * @len:    payload length, at least 1

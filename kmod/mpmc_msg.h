@@ -81,6 +81,9 @@ void mpmc_pool_destroy(struct mpmc_pool *pool);
 
 struct mpmc_msg *mpmc_msg_alloc(struct mpmc_pool *pool, size_t len,
 				bool nowait);
+void mpmc_pool_take(struct mpmc_pool *pool, size_t len, unsigned int n,
+		    struct list_head *stash);
+struct mpmc_msg *mpmc_msg_alloc_stash(struct list_head *stash, size_t len);
 void mpmc_msg_free(struct mpmc_pool *pool, struct mpmc_msg *msg);
 void mpmc_msg_free_list(struct mpmc_pool *pool, struct list_head *list);
 
