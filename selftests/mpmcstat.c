@@ -476,9 +476,9 @@ static void setup_two(struct __test_metadata *_metadata, struct setup *s)
 	ASSERT_EQ(20, write(s->a, msg, 20));
 	ASSERT_EQ(30, write(s->a, msg, 30));
 	ASSERT_EQ(10, read(s->a, msg, sizeof(msg)));
-	s->eps = new_ep_exact(s->a, MPMC_ROLE_SEND, O_NONBLOCK);
+	s->eps = new_ep(s->a, MPMC_ROLE_SEND, O_NONBLOCK);
 	ASSERT_LE(0, s->eps);
-	s->epr = new_ep_exact(s->a, MPMC_ROLE_RECV, 0);
+	s->epr = new_ep(s->a, MPMC_ROLE_RECV, 0);
 	ASSERT_LE(0, s->epr);
 	s->b = mpmc_test_open(O_RDWR);
 	ASSERT_LE(0, s->b);

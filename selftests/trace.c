@@ -1216,7 +1216,7 @@ TEST_F(trace, seq_pairs_once)
 	unsigned long long id, idr, ido;
 	struct peer snd[2], rcv[2], rdv[1];
 	struct seqload l = { 0 }, lr = { 0 };
-	char drop_on[16], w[10][EVLEN], buf[64];
+	char drop_on[16], w[11][EVLEN], buf[64];
 	struct tlog log;
 	int fd, len;
 
@@ -1272,7 +1272,8 @@ TEST_F(trace, seq_pairs_once)
 	}
 	ev_msg(w[8], "mpmc_recv", ido, 4, 1, 3);
 	ev_msg(w[9], "mpmc_recv", ido, 5, 0, 4);
-	check_seq(_metadata, &log, ido, self->tid, w, 10);
+	ev_shut(w[10], ido, MPMC_SHUT_RDWR, MPMC_SHUT_RDWR, 0);	/* close() */
+	check_seq(_metadata, &log, ido, self->tid, w, 11);
 	trace_free(&log);
 }
 

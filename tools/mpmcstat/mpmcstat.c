@@ -1261,6 +1261,10 @@ static void latency(double duration)
 	}
 	atexit(instance_remove);
 	catch_signals();
+	pend_grow();
+	/* A new instance traces at once: off until the events are set. */
+	if (tfile_write("tracing_on", "0"))
+		die("cannot write %s/tracing_on", tdir);
 	/* One clock for every CPU: a send and its receive may be on two. */
 	if (tfile_write("trace_clock", "mono") &&
 	    tfile_write("trace_clock", "global"))
