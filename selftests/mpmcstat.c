@@ -778,16 +778,24 @@ static const char *tracing(void)
 	return NULL;
 }
 
-/* Wait until mpmcstat @pid has turned tracing on in its instance. */
+/*
+ * Wait until mpmcstat @pid traces: a new instance has tracing_on set,
+ * which mpmcstat clears first, then enables the events (mpmc_drop last),
+ * then sets tracing_on again.
+ */
 static int wait_tracing(const char *root, pid_t pid)
 {
 	long long end = now_ms() + WAIT_MS;
-	char path[256], v[16];
+	char on[256], drop[256], v[16];
 
-	snprintf(path, sizeof(path), "%s/instances/mpmcstat-%d/tracing_on",
+	snprintf(on, sizeof(on), "%s/instances/mpmcstat-%d/tracing_on",
+		 root, (int)pid);
+	snprintf(drop, sizeof(drop),
+		 "%s/instances/mpmcstat-%d/events/mpmc/mpmc_drop/enable",
 		 root, (int)pid);
 	while (now_ms() < end) {
-		if (!read_line(path, v, sizeof(v)) && !strcmp(v, "1"))
+		if (!read_line(drop, v, sizeof(v)) && !strcmp(v, "1") &&
+		    !read_line(on, v, sizeof(v)) && !strcmp(v, "1"))
 			return 0;
 		usleep(2000);
 	}
