@@ -1467,6 +1467,9 @@ int main(int argc, char **argv)
 	else
 		default_cols(interval > 0);
 	find_rdev();
+	if (access("/sys/module/mpmc", F_OK))
+		fprintf(stderr, "%s: the mpmc module is not loaded (no /sys/module/mpmc): no channels\n",
+			prog);
 	if (interval > 0) {
 		live(interval, count);
 		return 0;
