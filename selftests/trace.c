@@ -1278,6 +1278,61 @@ TEST_F(trace, seq_pairs_once)
 }
 
 /*
+ * Two senders blocked on a full channel of capacity 1, both moved in by
+ * one receive batch of 2 under one hold of the lock: each one's
+ * mpmc_send, emitted when it returns, carries the seq its own message
+ * was accepted with (1 and 2), not what the channel counts by then.
+ */
+TEST_F(trace, seq_of_blocked_senders)
+{
+	char r[2][64], buf[64];
+	struct mpmc_msgvec rv[2] = {
+		{ .buf = (uintptr_t)r[0], .len = sizeof(r[0]) },
+		{ .buf = (uintptr_t)r[1], .len = sizeof(r[1]) },
+	};
+	struct mpmc_batch bt = { .vec = (uintptr_t)rv, .count = 2,
+				 .timeout_ns = -1 };
+	char w1[1][EVLEN], w2[1][EVLEN];
+	unsigned long long id;
+	struct op o1, o2;
+	struct tlog log;
+	int fd;
+
+	NEED_TRACE();
+	fd = chan_of(_metadata, mpmc_test_open_cfg(1, 64), &id);
+	send_n(_metadata, fd, 3);			/* seq 0 */
+	start_blocked(_metadata, &o1, fd, true, 5, 1);	/* seq 1 */
+	start_blocked(_metadata, &o2, fd, true, 7, 2);	/* seq 2 */
+	ASSERT_EQ(2, ioctl(fd, MPMC_IOC_RECV, &bt));
+	EXPECT_EQ(3U, rv[0].len);
+	EXPECT_EQ(5U, rv[1].len);
+	ASSERT_EQ(0, pthread_join(o1.th, NULL));
+	ASSERT_EQ(0, pthread_join(o2.th, NULL));
+	ASSERT_EQ(5, o1.ret);
+	ASSERT_EQ(7, o2.ret);
+	ASSERT_EQ(7, read(fd, buf, sizeof(buf)));
+
+	ASSERT_EQ(0, trace_read(&log));
+	EXPECT_EQ(0, log.lost);
+	check_seq_pairs(_metadata, &log, id, 3, 0);
+	/* Each blocked writer: its block, then its own message's send. */
+	ev_msg(w1[0], "mpmc_send", id, 5, 1, 1);
+	ev_msg(w2[0], "mpmc_send", id, 7, 1, 2);
+	{
+		const struct tev *got[MAX_SEL];
+		int n1 = select_events(&log, id, o1.tid, got);
+
+		ASSERT_EQ(2, n1) dump_chan(_metadata, &log, id);
+		EXPECT_STREQ(w1[0], got[1]->text);
+		ASSERT_EQ(2, select_events(&log, id, o2.tid, got))
+			dump_chan(_metadata, &log, id);
+		EXPECT_STREQ(w2[0], got[1]->text);
+	}
+	trace_free(&log);
+	close(fd);
+}
+
+/*
  * Last (tests run in file order): undo the setup and check that tracefs is
  * as we found it. The harness's exit does the same again, harmlessly.
  */
