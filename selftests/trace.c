@@ -12,7 +12,8 @@
  * a per-event enable and a filter on "id" work, and everything is put
  * back at the end. seq_pairs_once: the seq of every mpmc_send pairs it with
  * one mpmc_recv or mpmc_drop of the same length, with blocking, batches,
- * a rendezvous and overwrite drops.
+ * a rendezvous and overwrite drops; seq_of_blocked_senders: senders moved
+ * in while blocked trace the seq their message was accepted with.
  *
  * The events are enabled in a private tracefs instance
  * (instances/mpmc_selftest.PID), so the top-level buffer and whatever is
