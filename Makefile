@@ -3,17 +3,20 @@
 # mpmc: build and test.
 #
 #   make [all]        the module (mpmc.ko, here at the top, where kbuild
-#                     puts it), libmpmc (build/lib/), the selftests
-#                     (build/selftests/) and the examples (build/examples/)
+#                     puts it), libmpmc (build/lib/), mpmcstat
+#                     (build/mpmcstat/), the selftests (build/selftests/)
+#                     and the examples (build/examples/)
 #   make module       the module only, against KVER's kbuild tree
 #   make lib          libmpmc only (lib/Makefile, into build/lib)
+#   make mpmcstat     the mpmcstat(8) tool only (tools/mpmcstat/Makefile)
 #   make selftests    the selftests only
 #   make examples     the examples only (examples/Makefile)
 #   make demo         the main job: deps + build, then the epoll worker
 #                     pool over mpmc, a pipe and a SEQPACKET socket pair in
 #                     the guest, with its tables (tools/demo)
-#   make install      libmpmc, its headers, pkg-config file and man pages
-#                     (PREFIX=/usr/local DESTDIR=)
+#   make install      libmpmc, its headers, pkg-config file and man pages,
+#                     and mpmcstat with mpmcstat(8) (PREFIX=/usr/local
+#                     DESTDIR=)
 #   make deps         install the Debian packages all this needs
 #   make check        deps + all + libmpmc's host checks, then boot the
 #                     Debian 6.1 kernel in QEMU (tools/vm-run), load the
@@ -84,10 +87,10 @@ LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module lib lib-check selftests examples demo install deps check \
+.PHONY: all module lib lib-check mpmcstat selftests examples demo install deps check \
 	check-vm check-debug check-host mutants print-kdir checkpatch sparse w1 lint clean kdir
 
-all: module lib selftests examples
+all: module lib mpmcstat selftests examples
 
 kdir:
 	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
@@ -107,10 +110,18 @@ lib:
 
 lib-check: lib
 	$(MAKE) -C lib O=$(BUILD)/lib check
+	$(MAKE) -C tools/mpmcstat O=$(BUILD)/mpmcstat check
 
-selftests: lib
+mpmcstat:
+	$(MAKE) -C tools/mpmcstat O=$(BUILD)/mpmcstat
+
+# The mpmcstat selftest runs the tool as bin/mpmcstat beside it: every
+# guest that gets build/selftests gets it (run-all.sh runs only the
+# regular files of the directory, not bin/).
+selftests: lib mpmcstat
 	$(MAKE) -C selftests OUTPUT=$(BUILD)/selftests KSFT=$(BUILD)/ksft \
 		LINUX_SOURCE=$(LINUX_SOURCE)
+	install -D -m 0755 $(BUILD)/mpmcstat/mpmcstat $(BUILD)/selftests/bin/mpmcstat
 
 # The examples run with the selftests: run-examples.sh prints one TAP
 # result per example, so run-all.sh counts it like a test program.
@@ -123,8 +134,9 @@ demo:
 	@$(MAKE) --no-print-directory module examples
 	MPMC_KO=$(TOP)/mpmc.ko EXAMPLES=$(BUILD)/examples tools/demo
 
-install: lib
+install: lib mpmcstat
 	$(MAKE) -C lib O=$(BUILD)/lib install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+	$(MAKE) -C tools/mpmcstat O=$(BUILD)/mpmcstat install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 deps:
 	@tools/install-deps

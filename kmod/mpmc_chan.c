@@ -190,6 +190,7 @@ MODULE_PARM_DESC(spin_max_ns,
  * @msg:   send: the message to enqueue; receive: the message handed over
  *         (NULL on end of file)
  * @room:  receive: size of the caller's buffer
+ * @seq:   send: the sequence number its message was accepted with
  * @state: MPMC_WAITING, then MPMC_RETRY, 0 or a negative errno
  * @head:  it was the oldest waiter of its direction when it was queued
  */
@@ -198,6 +199,7 @@ struct mpmc_waiter {
 	struct task_struct *task;
 	struct mpmc_msg *msg;
 	size_t room;
+	u32 seq;
 	int state;
 	bool head;
 };
@@ -450,7 +452,7 @@ static void mpmc_make_room(struct mpmc_chan *ch)
 				       struct mpmc_msg, link);
 		mpmc_unlink(ch, msg);
 		ch->total_dropped++;
-		trace_mpmc_drop(ch->id, msg->len, msg->prio);
+		trace_mpmc_drop(ch->id, msg->len, msg->prio, msg->seq);
 		list_add_tail(&msg->link, &ch->wake.drop);
 	}
 }
@@ -493,10 +495,13 @@ static bool mpmc_hand_off(struct mpmc_chan *ch, struct mpmc_msg *msg)
 /*
  * A sent message enters the channel: handed off, or queued at the tail
  * (in throughput mode always queued, and a blocked receiver woken).
+ * Returns its sequence number (@msg may be gone once handed off).
  */
-static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
+static u32 mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 {
-	ch->total_sent++;
+	u32 seq = ch->total_sent++;
+
+	msg->seq = seq;
 	if (mpmc_barging(ch)) {
 		mpmc_make_room(ch);
 		mpmc_enqueue(ch, msg, false);
@@ -505,6 +510,7 @@ static void mpmc_accept(struct mpmc_chan *ch, struct mpmc_msg *msg)
 		mpmc_make_room(ch);
 		mpmc_enqueue(ch, msg, false);
 	}
+	return seq;
 }
 
 /* Move blocked senders' messages in, oldest first, while there is room. */
@@ -516,7 +522,7 @@ static void mpmc_move_senders_in(struct mpmc_chan *ch)
 	while (mpmc_has_room(ch) && !list_empty(&ch->waiters[MPMC_SEND])) {
 		w = list_first_entry(&ch->waiters[MPMC_SEND],
 				     struct mpmc_waiter, link);
-		mpmc_accept(ch, w->msg);
+		w->seq = mpmc_accept(ch, w->msg);
 		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
 	}
 }
@@ -714,7 +720,7 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 			 const struct mpmc_wait_opts *opts)
 {
 	struct mpmc_waiter w;
-	u32 len = msg->len;
+	u32 len = msg->len, seq;
 	int ret;
 
 	spin_lock(&ch->lock);
@@ -725,15 +731,15 @@ static int mpmc_send_msg(struct mpmc_chan *ch, struct mpmc_msg *msg,
 		if (ret != MPMC_RETRY) {
 			if (!ret)
 				trace_mpmc_send(ch->id, len,
-						READ_ONCE(ch->nr_msgs));
+						READ_ONCE(ch->nr_msgs), w.seq);
 			return ret;
 		}
 		spin_lock(&ch->lock);
 	}
 	if (!ret) {
 		/* Once in the channel, a receiver may free @msg at any time. */
-		mpmc_accept(ch, msg);
-		trace_mpmc_send(ch->id, len, ch->nr_msgs);
+		seq = mpmc_accept(ch, msg);
+		trace_mpmc_send(ch->id, len, ch->nr_msgs, seq);
 	}
 	mpmc_unlock(ch);
 	return ret;
@@ -830,14 +836,14 @@ static unsigned int mpmc_send_more(struct mpmc_chan *ch,
 
 	lockdep_assert_held(&ch->lock);
 	list_for_each_entry_safe(msg, tmp, msgs, link) {
-		u32 len = msg->len;
+		u32 len = msg->len, seq;
 
 		if (mpmc_send_check(ch, len))
 			break;
 		list_del(&msg->link);
 		/* Once in the channel, a receiver may free @msg at any time. */
-		mpmc_accept(ch, msg);
-		trace_mpmc_send(ch->id, len, ch->nr_msgs);
+		seq = mpmc_accept(ch, msg);
+		trace_mpmc_send(ch->id, len, ch->nr_msgs, seq);
 		sent++;
 	}
 	return sent;
@@ -928,7 +934,8 @@ static struct mpmc_msg *mpmc_take_next(struct mpmc_chan *ch)
 	}
 	w = mpmc_rendezvous_sender(ch);
 	msg = w->msg;
-	ch->total_sent++;
+	msg->seq = ch->total_sent++;
+	w->seq = msg->seq;
 	ch->total_received++;
 	atomic_inc(&ch->nr_taken);
 	mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, 0);
@@ -1111,7 +1118,7 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		return -EFAULT;
 	}
 	atomic_dec(&ch->nr_taken);
-	trace_mpmc_recv(ch->id, ret, queued);
+	trace_mpmc_recv(ch->id, ret, queued, msg->seq);
 	mpmc_msg_free(&ch->pool, msg);
 	return ret;
 }
@@ -1185,7 +1192,7 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	for (i = 0; i < got; i++) {
 		last = last->next;
 		msg = list_entry(last, struct mpmc_msg, link);
-		trace_mpmc_recv(ch->id, msg->len, queued[i]);
+		trace_mpmc_recv(ch->id, msg->len, queued[i], msg->seq);
 	}
 	list_cut_position(&done, &taken, last);
 	atomic_sub(got, &ch->nr_taken);

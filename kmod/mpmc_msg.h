@@ -29,6 +29,9 @@
  *         drops one, and the last frees it. Set only while the message is
  *         queued, under the channel lock, so stable for its receiver.
  * @users: references while @peeked (1 for the queue or the receiver)
+ * @seq:   the channel's total_sent when it was accepted (its low 32
+ *         bits): a per-channel sequence number from enqueue to dequeue,
+ *         in the mpmc_send, mpmc_recv and mpmc_drop tracepoints
  * @payload: external payload (kvmalloc)
  * @data:  inline payload
  *
@@ -43,6 +46,7 @@ struct mpmc_msg {
 	u8 prio;
 	bool peeked;
 	refcount_t users;
+	u32 seq;
 	union {
 		u8 *payload;
 		DECLARE_FLEX_ARRAY(u8, data);

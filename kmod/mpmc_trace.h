@@ -20,17 +20,26 @@ TRACE_DEFINE_ENUM(MPMC_RECV);
 #define mpmc_trace_dir(dir) \
 	__print_symbolic(dir, { MPMC_SEND, "send" }, { MPMC_RECV, "recv" })
 
+/*
+ * @seq numbers the messages of a channel in the order they were accepted
+ * (low 32 bits of total_sent before the message): the mpmc_send and the
+ * mpmc_recv (or mpmc_drop) of one message carry the same @seq, so a tool
+ * can pair them and measure the time the message spent in the channel.
+ */
 DECLARE_EVENT_CLASS(mpmc_msg_class,
-		    TP_PROTO(u64 id, u32 len, u32 queued),
-		    TP_ARGS(id, len, queued),
+		    TP_PROTO(u64 id, u32 len, u32 queued, u32 seq),
+		    TP_ARGS(id, len, queued, seq),
 		    TP_STRUCT__entry(__field(u64, id)
 				     __field(u32, len)
-				     __field(u32, queued)),
+				     __field(u32, queued)
+				     __field(u32, seq)),
 		    TP_fast_assign(__entry->id = id;
 				   __entry->len = len;
-				   __entry->queued = queued;),
-		    TP_printk("chan=%llu len=%u queued=%u",
-			      __entry->id, __entry->len, __entry->queued)
+				   __entry->queued = queued;
+				   __entry->seq = seq;),
+		    TP_printk("chan=%llu len=%u queued=%u seq=%u",
+			      __entry->id, __entry->len, __entry->queued,
+			      __entry->seq)
 );
 
 /*
@@ -39,16 +48,16 @@ DECLARE_EVENT_CLASS(mpmc_msg_class,
  * sender that blocked, when it returns.
  */
 DEFINE_EVENT(mpmc_msg_class, mpmc_send,
-	     TP_PROTO(u64 id, u32 len, u32 queued),
-	     TP_ARGS(id, len, queued));
+	     TP_PROTO(u64 id, u32 len, u32 queued, u32 seq),
+	     TP_ARGS(id, len, queued, seq));
 
 /*
  * A message was copied out to a receiver; @queued is the queue length right
  * after it was taken (0 for one handed to a blocked receiver).
  */
 DEFINE_EVENT(mpmc_msg_class, mpmc_recv,
-	     TP_PROTO(u64 id, u32 len, u32 queued),
-	     TP_ARGS(id, len, queued));
+	     TP_PROTO(u64 id, u32 len, u32 queued, u32 seq),
+	     TP_ARGS(id, len, queued, seq));
 
 /* A caller is about to sleep; @waiters counts it. */
 TRACE_EVENT(mpmc_block,
@@ -85,18 +94,23 @@ TRACE_EVENT(mpmc_wake,
 		      __entry->result)
 );
 
-/* Overwrite mode dropped a message of @len bytes and priority @prio. */
+/*
+ * Overwrite mode dropped a message of @len bytes and priority @prio, the
+ * one whose mpmc_send carried @seq.
+ */
 TRACE_EVENT(mpmc_drop,
-	    TP_PROTO(u64 id, u32 len, u32 prio),
-	    TP_ARGS(id, len, prio),
+	    TP_PROTO(u64 id, u32 len, u32 prio, u32 seq),
+	    TP_ARGS(id, len, prio, seq),
 	    TP_STRUCT__entry(__field(u64, id)
 			     __field(u32, len)
-			     __field(u32, prio)),
+			     __field(u32, prio)
+			     __field(u32, seq)),
 	    TP_fast_assign(__entry->id = id;
 			   __entry->len = len;
-			   __entry->prio = prio;),
-	    TP_printk("chan=%llu len=%u prio=%u", __entry->id, __entry->len,
-		      __entry->prio)
+			   __entry->prio = prio;
+			   __entry->seq = seq;),
+	    TP_printk("chan=%llu len=%u prio=%u seq=%u", __entry->id,
+		      __entry->len, __entry->prio, __entry->seq)
 );
 
 /* Shutdown bits @how took effect; @state is the resulting set. */

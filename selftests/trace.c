@@ -6,11 +6,14 @@
  * blocked write woken by a read, a blocked reader whose buffer is too
  * small, batches and a batch that times out, shutdowns with queued
  * messages and with blocked callers, last closes. Every field is checked:
- * chan is the "id:" line of /proc/self/fdinfo/FD, len, queued, dir, the
+ * chan is the "id:" line of /proc/self/fdinfo/FD, len, queued, seq, dir, the
  * woken thread's gettid() (and each event's own task pid column), result,
  * how, shutdown and discarded. Also: the format files list the fields,
  * a per-event enable and a filter on "id" work, and everything is put
- * back at the end.
+ * back at the end. seq_pairs_once: the seq of every mpmc_send pairs it with
+ * one mpmc_recv or mpmc_drop of the same length, with blocking, batches,
+ * a rendezvous and overwrite drops; seq_of_blocked_senders: senders moved
+ * in while blocked trace the seq their message was accepted with.
  *
  * The events are enabled in a private tracefs instance
  * (instances/mpmc_selftest.PID), so the top-level buffer and whatever is
@@ -236,6 +239,8 @@ static bool known_event(const char *text)
 {
 	int i;
 
+	if (!strncmp(text, "mpmc_drop:", 10))
+		return true;
 	for (i = 0; i < NR_EVENTS; i++) {
 		size_t n = strlen(event_names[i]);
 
@@ -394,10 +399,10 @@ static void check_seq(struct __test_metadata *_metadata,
 /* ---- expected event text, as the events' TP_printk() prints it ------- */
 
 static void ev_msg(char s[EVLEN], const char *name, unsigned long long id,
-		   unsigned int len, unsigned int queued)
+		   unsigned int len, unsigned int queued, unsigned int seq)
 {
-	snprintf(s, EVLEN, "%s: chan=%llu len=%u queued=%u", name, id,
-		 len, queued);
+	snprintf(s, EVLEN, "%s: chan=%llu len=%u queued=%u seq=%u", name, id,
+		 len, queued, seq);
 }
 
 static void ev_block(char s[EVLEN], unsigned long long id, const char *dir,
@@ -524,11 +529,11 @@ TEST_F(trace, format_files)
 		const char *print;
 	} fmt[] = {
 		{ "mpmc_send", { { "u64", "id" }, { "u32", "len" },
-				 { "u32", "queued" } },
-		  "\"chan=%llu len=%u queued=%u\"" },
+				 { "u32", "queued" }, { "u32", "seq" } },
+		  "\"chan=%llu len=%u queued=%u seq=%u\"" },
 		{ "mpmc_recv", { { "u64", "id" }, { "u32", "len" },
-				 { "u32", "queued" } },
-		  "\"chan=%llu len=%u queued=%u\"" },
+				 { "u32", "queued" }, { "u32", "seq" } },
+		  "\"chan=%llu len=%u queued=%u seq=%u\"" },
 		{ "mpmc_block", { { "u64", "id" }, { "int", "dir" },
 				  { "u32", "waiters" } },
 		  "\"chan=%llu dir=%s waiters=%u\"" },
@@ -612,10 +617,10 @@ TEST_F(trace, send_recv)
 	ASSERT_EQ(0, trace_read(&log));
 	EXPECT_EQ(0, log.lost);
 
-	ev_msg(want[0], "mpmc_send", id, 10, 1);
-	ev_msg(want[1], "mpmc_send", id, 300, 2);
-	ev_msg(want[2], "mpmc_recv", id, 10, 1);
-	ev_msg(want[3], "mpmc_recv", id, 300, 0);
+	ev_msg(want[0], "mpmc_send", id, 10, 1, 0);
+	ev_msg(want[1], "mpmc_send", id, 300, 2, 1);
+	ev_msg(want[2], "mpmc_recv", id, 10, 1, 0);
+	ev_msg(want[3], "mpmc_recv", id, 300, 0, 1);
 	/* All from this thread, and nothing else on the channel. */
 	check_seq(_metadata, &log, id, self->tid, want, 4);
 	check_seq(_metadata, &log, id, 0, want, 4);
@@ -644,11 +649,11 @@ TEST_F(trace, blocked_read_woken_by_write)
 	ASSERT_EQ(0, trace_read(&log));
 	/* The reader: it blocked, then received the message. */
 	ev_block(rd[0], id, "recv", 1);
-	ev_msg(rd[1], "mpmc_recv", id, 7, 0);
+	ev_msg(rd[1], "mpmc_recv", id, 7, 0, 0);
 	check_seq(_metadata, &log, id, o.tid, rd, 2);
 	/* The writer woke the reader (its tid, result 0), queueing nothing. */
 	ev_wake(wr[0], id, "recv", o.tid, 0);
-	ev_msg(wr[1], "mpmc_send", id, 7, 0);
+	ev_msg(wr[1], "mpmc_send", id, 7, 0, 0);
 	check_seq(_metadata, &log, id, self->tid, wr, 2);
 	EXPECT_EQ(4, count_chan(&log, id)) dump_chan(_metadata, &log, id);
 	/* It blocked before it was woken. */
@@ -681,14 +686,14 @@ TEST_F(trace, blocked_write_woken_by_read)
 	 * The reader took the first message, moved the blocked writer's
 	 * message into the queue and woke the writer (its tid, result 0).
 	 */
-	ev_msg(mn[0], "mpmc_send", id, 3, 1);
+	ev_msg(mn[0], "mpmc_send", id, 3, 1, 0);
 	ev_wake(mn[1], id, "send", o.tid, 0);
-	ev_msg(mn[2], "mpmc_recv", id, 3, 1);
-	ev_msg(mn[3], "mpmc_recv", id, 5, 0);
+	ev_msg(mn[2], "mpmc_recv", id, 3, 1, 0);
+	ev_msg(mn[3], "mpmc_recv", id, 5, 0, 1);
 	check_seq(_metadata, &log, id, self->tid, mn, 4);
 	/* The writer blocked, and its message counts as sent once admitted. */
 	ev_block(wr[0], id, "send", 1);
-	ev_msg(wr[1], "mpmc_send", id, 5, 1);
+	ev_msg(wr[1], "mpmc_send", id, 5, 1, 1);
 	check_seq(_metadata, &log, id, o.tid, wr, 2);
 	EXPECT_EQ(6, count_chan(&log, id)) dump_chan(_metadata, &log, id);
 	EXPECT_LT(event_pos(&log, mn[0]), event_pos(&log, wr[0]));
@@ -722,8 +727,8 @@ TEST_F(trace, blocked_reader_too_small)
 	check_seq(_metadata, &log, id, o.tid, rd, 1);
 	/* The message was queued after the reader was turned away. */
 	ev_wake(mn[0], id, "recv", o.tid, -EMSGSIZE);
-	ev_msg(mn[1], "mpmc_send", id, 16, 1);
-	ev_msg(mn[2], "mpmc_recv", id, 16, 0);
+	ev_msg(mn[1], "mpmc_send", id, 16, 1, 0);
+	ev_msg(mn[2], "mpmc_recv", id, 16, 0, 0);
 	check_seq(_metadata, &log, id, self->tid, mn, 3);
 	EXPECT_EQ(4, count_chan(&log, id)) dump_chan(_metadata, &log, id);
 	trace_free(&log);
@@ -756,12 +761,12 @@ TEST_F(trace, shutdown_wakes_blocked_reader)
 
 	ASSERT_EQ(0, trace_read(&log));
 	ev_block(r1[0], id, "recv", 1);
-	ev_msg(r1[1], "mpmc_recv", id, 5, 0);
+	ev_msg(r1[1], "mpmc_recv", id, 5, 0, 0);
 	check_seq(_metadata, &log, id, o1.tid, r1, 2);
 	ev_block(r2[0], id, "recv", 2);
 	check_seq(_metadata, &log, id, o2.tid, r2, 1);
 	ev_wake(mn[0], id, "recv", o1.tid, 0);
-	ev_msg(mn[1], "mpmc_send", id, 5, 0);
+	ev_msg(mn[1], "mpmc_send", id, 5, 0, 0);
 	ev_shut(mn[2], id, MPMC_SHUT_WR, MPMC_SHUT_WR, 0);
 	ev_wake(mn[3], id, "recv", o2.tid, 0);
 	check_seq(_metadata, &log, id, self->tid, mn, 4);
@@ -793,7 +798,7 @@ TEST_F(trace, shutdown_fails_blocked_writer)
 	ASSERT_EQ(0, trace_read(&log));
 	ev_block(wr[0], id, "send", 1);
 	check_seq(_metadata, &log, id, o.tid, wr, 1);
-	ev_msg(mn[0], "mpmc_send", id, 9, 1);
+	ev_msg(mn[0], "mpmc_send", id, 9, 1, 0);
 	ev_shut(mn[1], id, MPMC_SHUT_RD, MPMC_SHUT_RD, 1);
 	ev_wake(mn[2], id, "send", o.tid, -EPIPE);
 	check_seq(_metadata, &log, id, self->tid, mn, 3);
@@ -836,15 +841,15 @@ TEST_F(trace, shutdown_with_queued)
 	ASSERT_EQ(0, read(b, buf, sizeof(buf)));
 
 	ASSERT_EQ(0, trace_read(&log));
-	ev_msg(wa[0], "mpmc_send", ida, 10, 1);
-	ev_msg(wa[1], "mpmc_send", ida, 20, 2);
+	ev_msg(wa[0], "mpmc_send", ida, 10, 1, 0);
+	ev_msg(wa[1], "mpmc_send", ida, 20, 2, 1);
 	ev_shut(wa[2], ida, MPMC_SHUT_WR, MPMC_SHUT_WR, 0);
-	ev_msg(wa[3], "mpmc_recv", ida, 10, 1);
-	ev_msg(wa[4], "mpmc_recv", ida, 20, 0);
+	ev_msg(wa[3], "mpmc_recv", ida, 10, 1, 0);
+	ev_msg(wa[4], "mpmc_recv", ida, 20, 0, 1);
 	check_seq(_metadata, &log, ida, 0, wa, 5);
-	ev_msg(wb[0], "mpmc_send", idb, 1, 1);
-	ev_msg(wb[1], "mpmc_send", idb, 2, 2);
-	ev_msg(wb[2], "mpmc_send", idb, 3, 3);
+	ev_msg(wb[0], "mpmc_send", idb, 1, 1, 0);
+	ev_msg(wb[1], "mpmc_send", idb, 2, 2, 1);
+	ev_msg(wb[2], "mpmc_send", idb, 3, 3, 2);
 	ev_shut(wb[3], idb, MPMC_SHUT_RD, MPMC_SHUT_RD, 3);
 	ev_shut(wb[4], idb, MPMC_SHUT_WR, MPMC_SHUT_RDWR, 0);
 	check_seq(_metadata, &log, idb, 0, wb, 5);
@@ -884,8 +889,8 @@ TEST_F(trace, last_close)
 	close(wo);
 
 	ASSERT_EQ(0, trace_read(&log));
-	ev_msg(w[0], "mpmc_send", id, 4, 1);
-	ev_msg(w[1], "mpmc_send", id, 6, 2);
+	ev_msg(w[0], "mpmc_send", id, 4, 1, 0);
+	ev_msg(w[1], "mpmc_send", id, 6, 2, 1);
 	ev_shut(w[2], id, MPMC_SHUT_WR, MPMC_SHUT_WR, 0);
 	ev_shut(w[3], id, MPMC_SHUT_RD, MPMC_SHUT_RDWR, 2);
 	check_seq(_metadata, &log, id, self->tid, w, 4);
@@ -935,12 +940,12 @@ TEST_F(trace, batch)
 	ASSERT_EQ(0, st.blocked_receivers);
 
 	ASSERT_EQ(0, trace_read(&log));
-	ev_msg(w[0], "mpmc_send", id, 4, 1);
-	ev_msg(w[1], "mpmc_send", id, 5, 2);
-	ev_msg(w[2], "mpmc_send", id, 6, 3);
-	ev_msg(w[3], "mpmc_recv", id, 4, 2);
-	ev_msg(w[4], "mpmc_recv", id, 5, 1);
-	ev_msg(w[5], "mpmc_recv", id, 6, 0);
+	ev_msg(w[0], "mpmc_send", id, 4, 1, 0);
+	ev_msg(w[1], "mpmc_send", id, 5, 2, 1);
+	ev_msg(w[2], "mpmc_send", id, 6, 3, 2);
+	ev_msg(w[3], "mpmc_recv", id, 4, 2, 0);
+	ev_msg(w[4], "mpmc_recv", id, 5, 1, 1);
+	ev_msg(w[5], "mpmc_recv", id, 6, 0, 2);
 	ev_block(w[6], id, "recv", 1);
 	ev_wake(w[7], id, "recv", gettid(), -ETIMEDOUT);
 	check_seq(_metadata, &log, id, 0, w, 8);
@@ -977,7 +982,7 @@ TEST_F(trace, enable_per_event)
 	recv_n(_metadata, fd, 9);
 	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RDWR));
 	ASSERT_EQ(0, trace_read(&log));
-	ev_msg(w[0], "mpmc_recv", id, 9, 0);
+	ev_msg(w[0], "mpmc_recv", id, 9, 0, 0);
 	check_seq(_metadata, &log, id, 0, w, 1);
 	trace_free(&log);
 	close(fd);
@@ -1004,14 +1009,328 @@ TEST_F(trace, filter_by_id)
 	recv_n(_metadata, b, 4);
 	ASSERT_EQ(0, filter_restore());
 	ASSERT_EQ(0, trace_read(&log));
-	ev_msg(wa[0], "mpmc_recv", ida, 3, 0);
+	ev_msg(wa[0], "mpmc_recv", ida, 3, 0, 0);
 	check_seq(_metadata, &log, ida, 0, wa, 1);
-	ev_msg(wb[0], "mpmc_send", idb, 4, 1);
-	ev_msg(wb[1], "mpmc_recv", idb, 4, 0);
+	ev_msg(wb[0], "mpmc_send", idb, 4, 1, 0);
+	ev_msg(wb[1], "mpmc_recv", idb, 4, 0, 0);
 	check_seq(_metadata, &log, idb, 0, wb, 2);
 	trace_free(&log);
 	close(a);
 	close(b);
+}
+
+/* ---- sequence numbers ------------------------------------------------ */
+
+#define SEQ_PER_SENDER	120	/* messages of each of the two senders */
+#define SEQ_MAX		(2 * SEQ_PER_SENDER)
+
+/*
+ * Two senders (write() and MPMC_IOC_SEND pairs) and two receivers (read()
+ * and MPMC_IOC_RECV of 3) on a channel of capacity 4: senders block and
+ * are moved in by receivers, receivers block and are handed messages.
+ * Sender i's k-th message is 1 + i + 2k bytes long: the length names it.
+ */
+struct seqload {
+	int fd;
+	atomic_int errors;
+};
+
+static void *seq_sender(void *arg)
+{
+	struct peer *p = arg;
+	struct seqload *l = p->ctx;
+	static char buf[2][SEQ_MAX + 2];
+	struct mpmc_msgvec v[2];
+	struct mpmc_batch b = { .vec = (uintptr_t)v, .count = 2,
+				.timeout_ns = -1 };
+	int k, len, n;
+
+	memset(buf[p->id], 'a' + p->id, sizeof(buf[p->id]));
+	for (k = 0; k < SEQ_PER_SENDER; k++) {
+		len = 1 + p->id + 2 * k;
+		if (!p->id) {
+			if (write(l->fd, buf[0], len) != len)
+				atomic_fetch_add(&l->errors, 1);
+			continue;
+		}
+		/* A pair in one batch; the second may stay for later. */
+		v[0] = (struct mpmc_msgvec){ .buf = (uintptr_t)buf[1],
+					     .len = len };
+		v[1] = (struct mpmc_msgvec){ .buf = (uintptr_t)buf[1],
+					     .len = len + 2 };
+		b.count = k + 1 < SEQ_PER_SENDER ? 2 : 1;
+		n = ioctl(l->fd, MPMC_IOC_SEND, &b);
+		if (n < 1)
+			atomic_fetch_add(&l->errors, 1);
+		if (n == 2)
+			k++;
+	}
+	return NULL;
+}
+
+static void *seq_receiver(void *arg)
+{
+	struct peer *p = arg;
+	struct seqload *l = p->ctx;
+	char buf[3][SEQ_MAX + 2];
+	struct mpmc_msgvec v[3];
+	struct mpmc_batch b = { .vec = (uintptr_t)v, .count = 3,
+				.timeout_ns = -1 };
+	int i, n;
+
+	for (;;) {
+		if (!p->id) {
+			n = read(l->fd, buf[0], sizeof(buf[0]));
+		} else {
+			for (i = 0; i < 3; i++)
+				v[i] = (struct mpmc_msgvec){
+					.buf = (uintptr_t)buf[i],
+					.len = sizeof(buf[i]) };
+			n = ioctl(l->fd, MPMC_IOC_RECV, &b);
+		}
+		if (n == 0)
+			return NULL;
+		if (n < 0) {
+			atomic_fetch_add(&l->errors, 1);
+			return NULL;
+		}
+	}
+}
+
+/* A parsed mpmc_send, mpmc_recv or mpmc_drop with its seq field. */
+static bool parse_seq(const struct tev *ev, char *kind, unsigned int *len,
+		      unsigned int *seq)
+{
+	unsigned long long id;
+	unsigned int q;
+
+	if (sscanf(ev->text, "mpmc_send: chan=%llu len=%u queued=%u seq=%u",
+		   &id, len, &q, seq) == 4) {
+		*kind = 's';
+		return true;
+	}
+	if (sscanf(ev->text, "mpmc_recv: chan=%llu len=%u queued=%u seq=%u",
+		   &id, len, &q, seq) == 4) {
+		*kind = 'r';
+		return true;
+	}
+	if (sscanf(ev->text, "mpmc_drop: chan=%llu len=%u prio=%u seq=%u",
+		   &id, len, &q, seq) == 4) {
+		*kind = 'd';
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The events of @chan for @n messages: the mpmc_send seqs are 0..@n-1,
+ * each exactly once, increasing in the order each thread sent them; every
+ * mpmc_recv and mpmc_drop carries the seq (and the length) of exactly one
+ * mpmc_send, and no seq is received or dropped twice: @n in all, of which
+ * @drops drops.
+ */
+static void check_seq_pairs(struct __test_metadata *_metadata,
+			    const struct tlog *log, unsigned long long chan,
+			    unsigned int n, unsigned int drops)
+{
+	int len_of[SEQ_MAX], taken[SEQ_MAX], tids[8], last[8];
+	unsigned int i, len, seq, ntids = 0, nsend = 0, ntaken = 0, ndrop = 0;
+	unsigned int t;
+	char kind;
+
+	ASSERT_GE(SEQ_MAX, n);
+	for (i = 0; i < n; i++)
+		len_of[i] = -1, taken[i] = 0;
+	for (i = 0; i < (unsigned int)log->n; i++) {
+		const struct tev *ev = &log->ev[i];
+
+		if (ev->chan != chan || !parse_seq(ev, &kind, &len, &seq) ||
+		    kind != 's')
+			continue;
+		ASSERT_GT(n, seq) dump_chan(_metadata, log, chan);
+		ASSERT_EQ(-1, len_of[seq]) {
+			TH_LOG("seq %u sent twice", seq);
+			dump_chan(_metadata, log, chan);
+		}
+		len_of[seq] = len;
+		nsend++;
+		for (t = 0; t < ntids && tids[t] != ev->tid; t++)
+			;
+		if (t == ntids) {
+			ASSERT_GT(ARRAY_SIZE(tids), ntids);
+			tids[ntids++] = ev->tid;
+		} else {
+			ASSERT_LT(last[t], (int)seq) {
+				TH_LOG("tid %d sent seq %u after %d", ev->tid,
+				       seq, last[t]);
+				dump_chan(_metadata, log, chan);
+			}
+		}
+		last[t] = seq;
+	}
+	EXPECT_EQ(n, nsend) dump_chan(_metadata, log, chan);
+	for (i = 0; i < (unsigned int)log->n; i++) {
+		const struct tev *ev = &log->ev[i];
+
+		if (ev->chan != chan || !parse_seq(ev, &kind, &len, &seq) ||
+		    kind == 's')
+			continue;
+		ASSERT_GT(n, seq) dump_chan(_metadata, log, chan);
+		ASSERT_EQ(len_of[seq], (int)len) {
+			TH_LOG("%s: seq %u was sent with len %d", ev->text,
+			       seq, len_of[seq]);
+			dump_chan(_metadata, log, chan);
+		}
+		ASSERT_EQ(0, taken[seq]) {
+			TH_LOG("%s: seq %u taken twice", ev->text, seq);
+			dump_chan(_metadata, log, chan);
+		}
+		taken[seq] = 1;
+		ntaken++;
+		ndrop += kind == 'd';
+	}
+	EXPECT_EQ(n, ntaken) dump_chan(_metadata, log, chan);
+	EXPECT_EQ(drops, ndrop);
+}
+
+static void *rdv_sender(void *arg)
+{
+	struct peer *p = arg;
+	struct seqload *l = p->ctx;
+	char buf[32];
+	int len;
+
+	memset(buf, 'r', sizeof(buf));
+	for (len = 1; len <= 20; len++)
+		if (write(l->fd, buf, len) != len)
+			atomic_fetch_add(&l->errors, 1);
+	return NULL;
+}
+
+/*
+ * Every message carries a per-channel sequence number from its mpmc_send
+ * to its mpmc_recv or mpmc_drop: with senders and receivers blocking and
+ * batching, on a rendezvous channel, and in overwrite mode.
+ */
+TEST_F(trace, seq_pairs_once)
+{
+	unsigned long long id, idr, ido;
+	struct peer snd[2], rcv[2], rdv[1];
+	struct seqload l = { 0 }, lr = { 0 };
+	char drop_on[16], w[11][EVLEN], buf[64];
+	struct tlog log;
+	int fd, len;
+
+	NEED_TRACE();
+	ASSERT_EQ(0, tr_read("events/mpmc/mpmc_drop/enable", drop_on,
+			     sizeof(drop_on)));
+	ASSERT_EQ(0, event_write("mpmc_drop", "enable", "1"));
+
+	fd = chan_of(_metadata, mpmc_test_open_cfg(4, 4096), &id);
+	l.fd = fd;
+	ASSERT_EQ(0, peers_start(rcv, 2, &l, seq_receiver));
+	ASSERT_EQ(0, peers_start(snd, 2, &l, seq_sender));
+	peers_join(snd, 2);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	peers_join(rcv, 2);
+	ASSERT_EQ(0, atomic_load(&l.errors));
+	close(fd);
+
+	/* Rendezvous: the receiver takes each message from its sender. */
+	fd = chan_of(_metadata, mpmc_test_open_cfg(4, 64), &idr);
+	ASSERT_EQ(0, set_config(fd, 0, 0));
+	lr.fd = fd;
+	ASSERT_EQ(0, peers_start(rdv, 1, &lr, rdv_sender));
+	for (len = 1; len <= 20; len++)
+		ASSERT_EQ(len, read(fd, buf, sizeof(buf)));
+	peers_join(rdv, 1);
+	ASSERT_EQ(0, atomic_load(&lr.errors));
+	close(fd);
+
+	/* Overwrite: the three oldest are dropped, with their seqs. */
+	fd = chan_of(_metadata, mpmc_test_open_cfg(2, 64), &ido);
+	ASSERT_EQ(0, set_flags(fd, MPMC_CONFIG_OVERWRITE));
+	for (len = 1; len <= 5; len++)
+		send_n(_metadata, fd, len);
+	recv_n(_metadata, fd, 4);
+	recv_n(_metadata, fd, 5);
+	close(fd);
+
+	ASSERT_EQ(0, event_write("mpmc_drop", "enable", drop_on));
+	ASSERT_EQ(0, trace_read(&log));
+	EXPECT_EQ(0, log.lost);
+	check_seq_pairs(_metadata, &log, id, SEQ_MAX, 0);
+	check_seq_pairs(_metadata, &log, idr, 20, 0);
+	check_seq_pairs(_metadata, &log, ido, 5, 3);
+	/* One thread, in trace order: each drop just before its sender. */
+	ev_msg(w[0], "mpmc_send", ido, 1, 1, 0);
+	ev_msg(w[1], "mpmc_send", ido, 2, 2, 1);
+	for (len = 3; len <= 5; len++) {
+		snprintf(w[2 * len - 4], EVLEN,
+			 "mpmc_drop: chan=%llu len=%d prio=0 seq=%d", ido,
+			 len - 2, len - 3);
+		ev_msg(w[2 * len - 3], "mpmc_send", ido, len, 2, len - 1);
+	}
+	ev_msg(w[8], "mpmc_recv", ido, 4, 1, 3);
+	ev_msg(w[9], "mpmc_recv", ido, 5, 0, 4);
+	ev_shut(w[10], ido, MPMC_SHUT_RDWR, MPMC_SHUT_RDWR, 0);	/* close() */
+	check_seq(_metadata, &log, ido, self->tid, w, 11);
+	trace_free(&log);
+}
+
+/*
+ * Two senders blocked on a full channel of capacity 1, both moved in by
+ * one receive batch of 2 under one hold of the lock: each one's
+ * mpmc_send, emitted when it returns, carries the seq its own message
+ * was accepted with (1 and 2), not what the channel counts by then.
+ */
+TEST_F(trace, seq_of_blocked_senders)
+{
+	char r[2][64], buf[64];
+	struct mpmc_msgvec rv[2] = {
+		{ .buf = (uintptr_t)r[0], .len = sizeof(r[0]) },
+		{ .buf = (uintptr_t)r[1], .len = sizeof(r[1]) },
+	};
+	struct mpmc_batch bt = { .vec = (uintptr_t)rv, .count = 2,
+				 .timeout_ns = -1 };
+	char w1[1][EVLEN], w2[1][EVLEN];
+	unsigned long long id;
+	struct op o1, o2;
+	struct tlog log;
+	int fd;
+
+	NEED_TRACE();
+	fd = chan_of(_metadata, mpmc_test_open_cfg(1, 64), &id);
+	send_n(_metadata, fd, 3);			/* seq 0 */
+	start_blocked(_metadata, &o1, fd, true, 5, 1);	/* seq 1 */
+	start_blocked(_metadata, &o2, fd, true, 7, 2);	/* seq 2 */
+	ASSERT_EQ(2, ioctl(fd, MPMC_IOC_RECV, &bt));
+	EXPECT_EQ(3U, rv[0].len);
+	EXPECT_EQ(5U, rv[1].len);
+	ASSERT_EQ(0, pthread_join(o1.th, NULL));
+	ASSERT_EQ(0, pthread_join(o2.th, NULL));
+	ASSERT_EQ(5, o1.ret);
+	ASSERT_EQ(7, o2.ret);
+	ASSERT_EQ(7, read(fd, buf, sizeof(buf)));
+
+	ASSERT_EQ(0, trace_read(&log));
+	EXPECT_EQ(0, log.lost);
+	check_seq_pairs(_metadata, &log, id, 3, 0);
+	/* Each blocked writer: its block, then its own message's send. */
+	ev_msg(w1[0], "mpmc_send", id, 5, 1, 1);
+	ev_msg(w2[0], "mpmc_send", id, 7, 1, 2);
+	{
+		const struct tev *got[MAX_SEL];
+		int n1 = select_events(&log, id, o1.tid, got);
+
+		ASSERT_EQ(2, n1) dump_chan(_metadata, &log, id);
+		EXPECT_STREQ(w1[0], got[1]->text);
+		ASSERT_EQ(2, select_events(&log, id, o2.tid, got))
+			dump_chan(_metadata, &log, id);
+		EXPECT_STREQ(w2[0], got[1]->text);
+	}
+	trace_free(&log);
+	close(fd);
 }
 
 /*
