@@ -843,6 +843,47 @@ TEST(epoll_et_writer_event_per_read)
 }
 
 /*
+ * Edge-triggered writer and receive batches: a batch that takes messages
+ * is an event (as a read is), one that finds nothing is not.
+ */
+TEST(epoll_et_writer_event_per_recv_batch)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET };
+	struct mpmc_msgvec v[2];
+	char bufs[2][MSG_SIZE];
+	struct mpmc_batch b = {
+		.vec = (__u64)(uintptr_t)v, .count = 2, .timeout_ns = 0,
+	};
+	struct files f;
+	int ep, i;
+
+	open_files(_metadata, &f, 4);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, f.tx, &ev));
+	ASSERT_EQ(1, epoll_wait(ep, &ev, 1, 0));
+	ASSERT_EQ(0, fill(f.tx, 4, 16));
+	ASSERT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	for (i = 0; i < 2; i++) {
+		v[0] = (struct mpmc_msgvec){ .buf = (__u64)(uintptr_t)bufs[0],
+					     .len = MSG_SIZE };
+		v[1] = (struct mpmc_msgvec){ .buf = (__u64)(uintptr_t)bufs[1],
+					     .len = MSG_SIZE };
+		ASSERT_EQ(2, ioctl(f.rx, MPMC_IOC_RECV, &b));
+		ASSERT_EQ(1, epoll_wait(ep, &ev, 1, 0))
+			TH_LOG("no EPOLLET event for receive batch %d", i);
+		EXPECT_EQ((unsigned int)(EPOLLOUT), ev.events);
+		ASSERT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	}
+	/* Empty now: a batch that takes nothing makes no room. */
+	ASSERT_EQ(-1, ioctl(f.rx, MPMC_IOC_RECV, &b));
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, epoll_wait(ep, &ev, 1, 0));
+	close(ep);
+	close_files(&f);
+}
+
+/*
  * One of the EPOLLEXCLUSIVE waiters: its own epoll instance. A reader
  * (@wr false) consumes a message from @fd when woken, a writer (@wr true)
  * refills the channel through @fd.
