@@ -9,6 +9,11 @@
 #   make lib          libmpmc only (lib/Makefile, into build/lib)
 #   make selftests    the selftests only
 #   make examples     the examples only (examples/Makefile)
+#   make bindings     the language bindings' tests, for the guest:
+#                     build/bindings/python.sh (bindings/python, pytest)
+#                     and rust.sh (bindings/rust: cargo test --no-run,
+#                     offline, Debian's crates); make check runs them in
+#                     the guest with --hostfs (bindings/run-tests.sh)
 #   make demo         the main job: deps + build, then the epoll worker
 #                     pool over mpmc, a pipe and a SEQPACKET socket pair in
 #                     the guest, with its tables (tools/demo)
@@ -84,10 +89,10 @@ LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module lib lib-check selftests examples demo install deps check \
+.PHONY: all module lib lib-check selftests examples bindings demo install deps check \
 	check-vm check-debug check-host mutants print-kdir checkpatch sparse w1 lint clean kdir
 
-all: module lib selftests examples
+all: module lib selftests examples bindings
 
 kdir:
 	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
@@ -117,6 +122,14 @@ selftests: lib
 examples: lib selftests
 	$(MAKE) -C examples O=$(BUILD)/examples
 	install -m 0755 examples/run-examples.sh $(BUILD)/selftests/examples.sh
+
+# The bindings' test scripts for the guest (bindings/run-tests.sh, with
+# this tree's path in it: the guest sees the host's files at their own
+# paths through tools/vm-run --hostfs).
+bindings:
+	@mkdir -p $(BUILD)/bindings
+	sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/python.sh
+	chmod 0755 $(BUILD)/bindings/python.sh
 
 demo:
 	@$(MAKE) --no-print-directory deps
