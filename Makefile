@@ -126,10 +126,34 @@ examples: lib selftests
 # The bindings' test scripts for the guest (bindings/run-tests.sh, with
 # this tree's path in it: the guest sees the host's files at their own
 # paths through tools/vm-run --hostfs).
+# Rust: Debian's cargo and rustc (/usr/bin first: a rustup toolchain in
+# PATH would not be Debian's), offline from Debian's crates
+# (bindings/rust/.cargo/config.toml), with a CARGO_HOME of our own. Host
+# side: clippy -D warnings, then cargo test (unit tests, the ABI test
+# against uapi/linux/mpmc.h, the doctests; the device tests are ignored
+# here), then the test binaries and examples are listed for the guest.
+CARGO_ENV = PATH=/usr/bin:/bin:$$PATH CARGO_HOME=$(BUILD)/cargo-home \
+	CARGO_TARGET_DIR=$(BUILD)/rust RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+CARGO = cd bindings/rust && $(CARGO_ENV) /usr/bin/cargo
+
 bindings:
 	@mkdir -p $(BUILD)/bindings
-	sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/python.sh
-	chmod 0755 $(BUILD)/bindings/python.sh
+	for l in python rust; do \
+		sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/$$l.sh && \
+		chmod 0755 $(BUILD)/bindings/$$l.sh || exit 1; \
+	done
+	$(CARGO) clippy --all-targets -q -- -D warnings
+	$(CARGO) test -q
+	$(CARGO) build -q --examples
+	$(CARGO) test -q --no-run --message-format=json | \
+		/usr/bin/python3 -c 'import json, sys; \
+		[print("test", a["executable"]) for a in map(json.loads, sys.stdin) \
+		 if a.get("reason") == "compiler-artifact" and a.get("executable") and a["profile"]["test"]]' \
+		>$(BUILD)/bindings/rust-tests.tmp
+	for e in bindings/rust/examples/*.rs; do \
+		echo "example $(BUILD)/rust/debug/examples/$$(basename $$e .rs)"; \
+	done >>$(BUILD)/bindings/rust-tests.tmp
+	mv $(BUILD)/bindings/rust-tests.tmp $(BUILD)/bindings/rust-tests
 
 demo:
 	@$(MAKE) --no-print-directory deps

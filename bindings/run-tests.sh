@@ -10,8 +10,9 @@
 #
 # python: python3 -m pytest -v bindings/python/tests (Debian's python3
 #         and python3-pytest, chrooted into /host by hostrun)
-# rust:   every test binary `cargo test --no-run` built on the host (listed
-#         in build/bindings/rust-tests), run in the guest
+# rust:   every test binary and example that `make bindings` built on the
+#         host (listed in build/bindings/rust-tests), run in the guest by
+#         bindings/rust/run-built-tests.sh
 #
 # Prints a TAP line per test case (pytest's PASSED/FAILED/ERROR/SKIPPED,
 # libtest's ok/FAILED/ignored) and the plan at the end; the tools' own
@@ -32,7 +33,7 @@ python)
 rust)
 	list=$TOP/build/bindings/rust-tests
 	[ -r "/host$list" ] || { echo "not ok 1 rust # no $list (make bindings)"; exit 1; }
-	cmd="cd '$TOP/bindings/rust' && rc=0 && while read -r t; do echo \"# \$t\"; \"\$t\" --test-threads=1 || rc=1; done <'$list'; exit \$rc"
+	cmd="sh '$TOP/bindings/rust/run-built-tests.sh' '$list'"
 	;;
 *)
 	echo "run-tests.sh: python or rust" >&2
