@@ -16,7 +16,10 @@
 #                     the guest with --hostfs (bindings/run-tests.sh)
 #   make demo         the main job: deps + build, then the epoll worker
 #                     pool over mpmc, a pipe and a SEQPACKET socket pair in
-#                     the guest, with its tables (tools/demo)
+#                     the guest, with its tables, then the cross-language
+#                     demo (bindings/demo/xlang.py: a Python asyncio
+#                     producer, a Rust tokio and a C epoll consumer on one
+#                     channel, exactly once) (tools/demo)
 #   make install      libmpmc, its headers, pkg-config file and man pages
 #                     (PREFIX=/usr/local DESTDIR=)
 #   make deps         install the Debian packages all this needs
@@ -136,7 +139,10 @@ CARGO_ENV = PATH=/usr/bin:/bin:$$PATH CARGO_HOME=$(BUILD)/cargo-home \
 	CARGO_TARGET_DIR=$(BUILD)/rust RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 CARGO = cd bindings/rust && $(CARGO_ENV) /usr/bin/cargo
 
-bindings:
+# The examples that run without arguments (xlang_consumer is the demo's).
+RUST_EXAMPLES_RUN := hello tokio_hello
+
+bindings: lib
 	@mkdir -p $(BUILD)/bindings
 	for l in python rust; do \
 		sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/$$l.sh && \
@@ -150,14 +156,16 @@ bindings:
 		[print("test", a["executable"]) for a in map(json.loads, sys.stdin) \
 		 if a.get("reason") == "compiler-artifact" and a.get("executable") and a["profile"]["test"]]' \
 		>$(BUILD)/bindings/rust-tests.tmp
-	for e in bindings/rust/examples/*.rs; do \
-		echo "example $(BUILD)/rust/debug/examples/$$(basename $$e .rs)"; \
+	for e in $(RUST_EXAMPLES_RUN); do \
+		echo "example $(BUILD)/rust/debug/examples/$$e"; \
 	done >>$(BUILD)/bindings/rust-tests.tmp
 	mv $(BUILD)/bindings/rust-tests.tmp $(BUILD)/bindings/rust-tests
+	$(CC) -O2 -g -Wall -Wextra -I$(TOP)/lib/include -I$(TOP)/uapi \
+		-o $(BUILD)/bindings/c_consumer bindings/demo/c_consumer.c $(BUILD)/lib/libmpmc.a
 
 demo:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory module examples
+	@$(MAKE) --no-print-directory module examples bindings
 	MPMC_KO=$(TOP)/mpmc.ko EXAMPLES=$(BUILD)/examples tools/demo
 
 install: lib

@@ -96,6 +96,11 @@ class Endpoint:
     An endpoint object is meant for one event loop at a time: its asyncio
     calls register the fd with that loop (``add_reader``/``add_writer``).
     Give each loop or thread its own endpoint (``clone()``).
+
+    The one thing an endpoint remembers is the size of its receive
+    buffers (``max_msg_size`` when first needed); a message that does not
+    fit (``max_msg_size`` grew since) gets ``EMSGSIZE`` and stays queued,
+    and the receive is made again with a buffer of its size.
     """
 
     ROLES = abi.MPMC_ROLE_SEND | abi.MPMC_ROLE_RECV
@@ -104,6 +109,9 @@ class Endpoint:
         """Wrap ``fd``, a /dev/mpmc file descriptor, which this object
         then owns."""
         self._fd = fd
+        # The size receives allocate: max_msg_size when first needed, grown
+        # when a message does not fit (max_msg_size grew since).
+        self._size = 0
         self._rd: Optional[_Waiters] = None
         self._wr: Optional[_Waiters] = None
 
@@ -378,10 +386,19 @@ class Receiver(Endpoint):
         fcntl.ioctl(self.fileno(), termios.FIONREAD, buf, True)
         return int.from_bytes(buf, "little")
 
+    def _buf_size(self) -> int:
+        if not self._size:
+            self._size = self.config().max_msg_size
+        return self._size
+
+    def _grow(self, size: int) -> int:
+        self._size = max(size * 2, self._next_len(), self.config().max_msg_size)
+        return self._size
+
     def _recv_batch(self, n: int, timeout_ns: int, flags: int = 0) -> List[Tuple[bytes, int]]:
         """One MPMC_IOC_RECV of up to n messages; [] at end of file."""
         n = max(1, min(n, abi.MPMC_BATCH_MAX))
-        size = self.config().max_msg_size
+        size = self._buf_size()
         while True:
             b = _Batch(n)
             for i in range(n):
@@ -393,7 +410,7 @@ class Receiver(Endpoint):
             except OSError as e:
                 if e.errno == errno.EMSGSIZE:
                     # max_msg_size grew after we read it: size to the message.
-                    size = max(size * 2, self._next_len())
+                    size = self._grow(size)
                     continue
                 raise _recv_error(e, timeout_ns) from None
             out = []
@@ -411,13 +428,13 @@ class Receiver(Endpoint):
     def recv(self) -> bytes:
         """Receive one message, waiting while the channel is empty.
         Raises :class:`Closed` once it is shut down and drained."""
-        size = self.config().max_msg_size
+        size = self._buf_size()
         while True:
             try:
                 data = os.read(self.fileno(), size)  # one read(2), one message
             except OSError as e:
                 if e.errno == errno.EMSGSIZE:
-                    size = max(size * 2, self._next_len())
+                    size = self._grow(size)
                     continue
                 raise _recv_error(e, -1) from None
             if not data:
@@ -622,14 +639,21 @@ class _Waiters:
             self.armed = False
 
     def _ready(self) -> None:
-        """The fd is ready: wake the oldest waiter that is still waiting."""
-        self._disarm()
+        """The fd is ready: wake the oldest waiter that is still waiting.
+
+        The fd stays registered (no epoll_ctl per message) until it is
+        ready with nobody waiting. asyncio watches it level-triggered, so
+        while a woken waiter has not made its attempt yet this is called
+        again and does nothing."""
+        if self.woken is not None:
+            return
         while self.queue:
             fut = self.queue.popleft()
             if not fut.done():
                 self.woken = fut
                 fut.set_result(None)
                 return
+        self._disarm()
 
     def detach(self) -> None:
         """The fd is being closed: unregister it (waiters then fail)."""

@@ -105,9 +105,15 @@ def test_message_size_limits_and_config():
         assert e.value.errno == errno.EMSGSIZE
         ch.send(b"")  # 0 bytes: nothing enqueued
         assert len(ch) == 0
+        rx = ch.receiver()
+        with pytest.raises(mpmc.Empty):
+            rx.try_recv()  # rx's buffers are now sized for 16 bytes
         ch.set_config(mpmc.Config(4, 8192, 0))
         ch.send(b"y" * 5000)
-        assert ch.recv() == b"y" * 5000
+        ch.send(b"z" * 6000)
+        assert rx.recv() == b"y" * 5000  # EMSGSIZE, then a bigger buffer
+        assert rx.try_recv() == b"z" * 6000
+        rx.close()
 
 
 def test_endpoints_roles_and_last_sender_gives_eof():
