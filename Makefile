@@ -10,8 +10,8 @@
 #   make selftests    the selftests only
 #   make examples     the examples only (examples/Makefile)
 #   make bindings     the language bindings' tests, for the guest:
-#                     build/bindings/python.sh (bindings/python, pytest)
-#                     and rust.sh (bindings/rust: cargo test --no-run,
+#                     build/bindings/tests/python.sh (bindings/python,
+#                     pytest) and rust.sh (bindings/rust: cargo test --no-run,
 #                     offline, Debian's crates); make check runs them in
 #                     the guest with --hostfs (bindings/run-tests.sh)
 #   make demo         the main job: deps + build, then the epoll worker
@@ -143,10 +143,10 @@ CARGO = cd bindings/rust && $(CARGO_ENV) /usr/bin/cargo
 RUST_EXAMPLES_RUN := hello tokio_hello
 
 bindings: lib
-	@mkdir -p $(BUILD)/bindings
+	@mkdir -p $(BUILD)/bindings/tests
 	for l in python rust; do \
-		sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/$$l.sh && \
-		chmod 0755 $(BUILD)/bindings/$$l.sh || exit 1; \
+		sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/tests/$$l.sh && \
+		chmod 0755 $(BUILD)/bindings/tests/$$l.sh || exit 1; \
 	done
 	$(CARGO) clippy --all-targets -q -- -D warnings
 	$(CARGO) test -q

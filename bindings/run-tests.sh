@@ -3,7 +3,7 @@
 #
 # run-tests.sh: run the bindings' tests in a tools/vm-run --hostfs guest,
 # against the guest's /dev/mpmc, as `make check` does. `make bindings`
-# installs it as build/bindings/python.sh and rust.sh with TOP (this
+# installs it as build/bindings/tests/python.sh and rust.sh with TOP (this
 # repository's path on the host, which is also its path under the guest's
 # /host) and the test list filled in; run-all.sh runs them with the
 # selftests.
