@@ -416,7 +416,7 @@ class Receiver(Endpoint):
             out = []
             for i in range(got):
                 length, prio = b.get(i)
-                out.append((b.bufs[i].raw[:length], prio))
+                out.append((ctypes.string_at(b.bufs[i], length), prio))  # copy length bytes only
             return out
 
     def _recv_one(self, timeout_ns: int) -> Tuple[bytes, int]:
@@ -464,10 +464,15 @@ class Receiver(Endpoint):
 
     def peek(self, max_count: int = 1, timeout: Optional[float] = 0) -> List[bytes]:
         """Copy up to ``max_count`` messages from the head without removing
-        them (``MPMC_RECV_PEEK``); ``[]`` at end of file."""
-        got = _deadline_loop(
-            timeout, lambda ns: self._recv_batch(max_count, ns, abi.MPMC_RECV_PEEK)
-        )
+        them (``MPMC_RECV_PEEK``), waiting up to ``timeout`` seconds (None:
+        forever) for one; ``[]`` when nothing is queued without waiting,
+        and at end of file."""
+        try:
+            got = _deadline_loop(
+                timeout, lambda ns: self._recv_batch(max_count, ns, abi.MPMC_RECV_PEEK)
+            )
+        except Empty:
+            return []
         return [m for m, _ in got]  # type: ignore[union-attr]
 
     def __iter__(self) -> Iterator[bytes]:

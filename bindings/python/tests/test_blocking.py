@@ -90,6 +90,9 @@ def test_batches():
 
 def test_priorities_and_peek():
     with mpmc.Channel.new() as ch:
+        assert ch.peek(2) == []
+        with pytest.raises(TimeoutError):
+            ch.peek(2, timeout=0.05)
         ch.send(b"low")
         ch.send(b"high", prio=7)
         assert ch.peek(2) == [b"high", b"low"]

@@ -266,12 +266,18 @@ impl Fd {
             flags,
             timeout_ns: t,
         };
-        // A signal: the call moved nothing. Restarted here only when it
-        // waits forever; a timed call reports it (as the kernel does).
+        // A signal: the call moved nothing. Made again, with the time left
+        // when there is a timeout (it then ends in ETIMEDOUT as due).
+        let start = std::time::Instant::now();
         loop {
             // SAFETY: b and the entries point to live memory of the sizes given.
             match cvt(unsafe { libc::ioctl(self.raw(), req as _, &mut b) }) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted && t == -1 => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if t > 0 {
+                        let spent = i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                        b.timeout_ns = (t - spent).max(0);
+                    }
+                }
                 r => return r.map(|n| n as usize),
             }
         }

@@ -66,6 +66,7 @@ fn batches_priorities_peek() {
     assert_eq!(ch.recv_batch(3, None).unwrap(), [b"0", b"1", b"2"]);
     assert_eq!(ch.recv_batch(10, Some(Duration::ZERO)).unwrap(), [b"3", b"4"]);
     assert!(matches!(ch.recv_batch(10, Some(Duration::ZERO)), Err(Error::Empty)));
+    assert!(ch.peek(4).unwrap().is_empty());
     ch.send(b"low").unwrap();
     ch.send_prio(b"high", 7).unwrap();
     assert_eq!(ch.peek(4).unwrap(), [b"high".to_vec(), b"low".to_vec()]);
