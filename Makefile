@@ -20,6 +20,12 @@
 #                     demo (bindings/demo/xlang.py: a Python asyncio
 #                     producer, a Rust tokio and a C epoll consumer on one
 #                     channel, exactly once) (tools/demo)
+#   make deb          the Debian packages (debian/: mpmc-dkms, libmpmc1,
+#                     libmpmc-dev, python3-mpmc) with dpkg-buildpackage,
+#                     offline, into build/deb/; lintian must report no
+#                     error or warning; then they are unpacked into a
+#                     scratch root where examples/hello.c is compiled
+#                     against libmpmc-dev's pkg-config file (tools/deb)
 #   make install      libmpmc, its headers, pkg-config file and man pages
 #                     (PREFIX=/usr/local DESTDIR=)
 #   make deps         install the Debian packages all this needs
@@ -92,7 +98,7 @@ LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module lib lib-check selftests examples bindings demo install deps check \
+.PHONY: all module lib lib-check selftests examples bindings deb demo install deps check \
 	check-vm check-debug check-host mutants print-kdir checkpatch sparse w1 lint clean kdir
 
 all: module lib selftests examples bindings
@@ -173,6 +179,11 @@ install: lib
 
 deps:
 	@tools/install-deps
+
+# The packaging tools are needed here only.
+deb:
+	@tools/install-deps debhelper dh-dkms dh-python lintian dpkg-dev pkg-config
+	tools/deb
 
 # The check recipes are tools/check's; it reads these variables (VM_ARGS
 # and TESTS as the shell reads them). KVER only for check-vm: `make check`
