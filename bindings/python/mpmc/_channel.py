@@ -11,6 +11,7 @@ import errno
 import fcntl
 import os
 import socket
+import struct
 import termios
 import time
 from typing import (
@@ -112,6 +113,7 @@ class Endpoint:
         # The size receives allocate: max_msg_size when first needed, grown
         # when a message does not fit (max_msg_size grew since).
         self._size = 0
+        self._ones: List[_One] = []  # see _One
         self._rd: Optional[_Waiters] = None
         self._wr: Optional[_Waiters] = None
 
@@ -163,6 +165,17 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} fd={self._fd}>"
+
+    def _take_one(self, size: int) -> _One:
+        try:
+            one = self._ones.pop()  # atomic under the GIL
+        except IndexError:
+            return _One(size)
+        return one if one.size >= size else _One(size)
+
+    def _give_back(self, one: _One) -> None:
+        if len(self._ones) < 4:
+            self._ones.append(one)
 
     def clone(self: E, *, cloexec: bool = True) -> E:
         """Another fd with this endpoint's roles (``MPMC_IOC_NEW_ENDPOINT``):
@@ -281,6 +294,48 @@ class _Batch:
         return length, prio
 
 
+# Offset of mpmc_batch.timeout_ns: after __u64 vec, __u32 count, __u32 flags.
+_TIMEOUT_OFF = struct.calcsize("=QII")
+_TIMEOUT = struct.Struct("=q")
+
+
+class _One:
+    """Memory for one single-message MPMC_IOC_SEND/RECV, kept by an endpoint
+    and reused (a call takes one from the endpoint's pool, so threads never
+    share one): a message buffer, the msgvec pointing at it and the batch
+    argument (count 1) pointing at the msgvec. Building these with ctypes
+    costs far more than the system call; reusing them leaves one ioctl and
+    a few struct packs per message."""
+
+    __slots__ = ("size", "buf", "addr", "vec", "arg")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.buf = ctypes.create_string_buffer(size)
+        self.addr = ctypes.addressof(self.buf)
+        self.vec = ctypes.create_string_buffer(abi.MSGVEC.size)
+        self.arg = bytearray(abi.BATCH.pack(ctypes.addressof(self.vec), 1, 0, 0))
+
+    def run(self, fd: int, req: int, length: int, prio: int, timeout_ns: int) -> int:
+        """One ioctl; the message length (receive) or 1 (send), 0 at end
+        of file (receive)."""
+        abi.MSGVEC.pack_into(self.vec, 0, self.addr, length, prio)
+        _TIMEOUT.pack_into(self.arg, _TIMEOUT_OFF, timeout_ns)
+        while True:
+            try:
+                n = int(fcntl.ioctl(fd, req, self.arg, True))
+            except InterruptedError:
+                if timeout_ns > 0:
+                    raise  # the caller's deadline loop: again with the time left
+                continue
+            if n and req == abi.MPMC_IOC_RECV:
+                return int(abi.MSGVEC.unpack_from(self.vec)[1])
+            return n
+
+    def prio(self) -> int:
+        return int(abi.MSGVEC.unpack_from(self.vec)[2])
+
+
 def _deadline_loop(timeout: Optional[float], attempt) -> object:
     """Run attempt(timeout_ns) again after EINTR with the time left."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -299,16 +354,18 @@ class Sender(Endpoint):
     ROLES = abi.MPMC_ROLE_SEND
 
     def _send(self, msg: Buffer, prio: int, timeout_ns: int) -> None:
-        data = bytes(msg)
-        if not data:
+        data = msg if type(msg) is bytes else bytes(msg)
+        n = len(data)
+        if not n:
             return  # a 0-byte send enqueues nothing, in every state
-        cbuf = ctypes.create_string_buffer(data, len(data))
-        b = _Batch(1)
-        b.set(0, cbuf, len(data), prio)
+        one = self._take_one(max(n, abi.MPMC_DEFAULT_MSG_SIZE))
+        ctypes.memmove(one.addr, data, n)
         try:
-            b.run(self.fileno(), abi.MPMC_IOC_SEND, 1, 0, timeout_ns)
+            one.run(self.fileno(), abi.MPMC_IOC_SEND, n, prio, timeout_ns)
         except OSError as e:
             raise _send_error(e, timeout_ns) from None
+        finally:
+            self._give_back(one)
 
     def send(self, msg: Buffer, *, prio: int = 0) -> None:
         """Send one message, waiting while the channel is full.
@@ -420,10 +477,23 @@ class Receiver(Endpoint):
             return out
 
     def _recv_one(self, timeout_ns: int) -> Tuple[bytes, int]:
-        got = self._recv_batch(1, timeout_ns)
-        if not got:
-            raise Closed("channel shut down and drained")
-        return got[0]
+        size = self._buf_size()
+        while True:
+            one = self._take_one(size)
+            try:
+                n = one.run(self.fileno(), abi.MPMC_IOC_RECV, one.size, 0, timeout_ns)
+            except OSError as e:
+                if e.errno == errno.EMSGSIZE:
+                    size = self._grow(size)  # this one is too small: dropped
+                    continue
+                self._give_back(one)
+                raise _recv_error(e, timeout_ns) from None
+            if not n:
+                self._give_back(one)
+                raise Closed("channel shut down and drained")
+            msg = (ctypes.string_at(one.addr, n), one.prio())
+            self._give_back(one)
+            return msg
 
     def recv(self) -> bytes:
         """Receive one message, waiting while the channel is empty.
