@@ -11,9 +11,23 @@
 #   make mpmcstat     the mpmcstat(8) tool only (tools/mpmcstat/Makefile)
 #   make selftests    the selftests only
 #   make examples     the examples only (examples/Makefile)
+#   make bindings     the language bindings' tests, for the guest:
+#                     build/bindings/tests/python.sh (bindings/python,
+#                     pytest) and rust.sh (bindings/rust: cargo test --no-run,
+#                     offline, Debian's crates); make check runs them in
+#                     the guest with --hostfs (bindings/run-tests.sh)
 #   make demo         the main job: deps + build, then the epoll worker
 #                     pool over mpmc, a pipe and a SEQPACKET socket pair in
-#                     the guest, with its tables (tools/demo)
+#                     the guest, with its tables, then the cross-language
+#                     demo (bindings/demo/xlang.py: a Python asyncio
+#                     producer, a Rust tokio and a C epoll consumer on one
+#                     channel, exactly once) (tools/demo)
+#   make deb          the Debian packages (debian/: mpmc-dkms, libmpmc1,
+#                     libmpmc-dev, python3-mpmc) with dpkg-buildpackage,
+#                     offline, into build/deb/; lintian must report no
+#                     error or warning; then they are unpacked into a
+#                     scratch root where examples/hello.c is compiled
+#                     against libmpmc-dev's pkg-config file (tools/deb)
 #   make install      libmpmc, its headers, pkg-config file and man pages,
 #                     and mpmcstat with mpmcstat(8) (PREFIX=/usr/local
 #                     DESTDIR=)
@@ -87,10 +101,10 @@ LINT_FILES := $(wildcard kmod/*.[ch] uapi/linux/*.h)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all module lib lib-check mpmcstat selftests examples demo install deps check \
+.PHONY: all module lib lib-check mpmcstat selftests examples bindings deb demo install deps check \
 	check-vm check-debug check-host mutants print-kdir checkpatch sparse w1 lint clean kdir
 
-all: module lib mpmcstat selftests examples
+all: module lib mpmcstat selftests examples bindings
 
 kdir:
 	@if [ -z "$(KVER)" ] || [ ! -d "$(KDIR)" ]; then \
@@ -129,9 +143,46 @@ examples: lib selftests
 	$(MAKE) -C examples O=$(BUILD)/examples
 	install -m 0755 examples/run-examples.sh $(BUILD)/selftests/examples.sh
 
+# The bindings' test scripts for the guest (bindings/run-tests.sh, with
+# this tree's path in it: the guest sees the host's files at their own
+# paths through tools/vm-run --hostfs).
+# Rust: Debian's cargo and rustc (/usr/bin first: a rustup toolchain in
+# PATH would not be Debian's), offline from Debian's crates
+# (bindings/rust/.cargo/config.toml), with a CARGO_HOME of our own. Host
+# side: clippy -D warnings, then cargo test (unit tests, the ABI test
+# against uapi/linux/mpmc.h, the doctests; the device tests are ignored
+# here), then the test binaries and examples are listed for the guest.
+CARGO_ENV = PATH=/usr/bin:/bin:$$PATH CARGO_HOME=$(BUILD)/cargo-home \
+	CARGO_TARGET_DIR=$(BUILD)/rust RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+CARGO = cd bindings/rust && $(CARGO_ENV) /usr/bin/cargo
+
+# The examples that run without arguments (xlang_consumer is the demo's).
+RUST_EXAMPLES_RUN := hello tokio_hello
+
+bindings: lib
+	@mkdir -p $(BUILD)/bindings/tests
+	for l in python rust; do \
+		sed 's|@TOP@|$(TOP)|' bindings/run-tests.sh >$(BUILD)/bindings/tests/$$l.sh && \
+		chmod 0755 $(BUILD)/bindings/tests/$$l.sh || exit 1; \
+	done
+	$(CARGO) clippy --all-targets -q -- -D warnings
+	$(CARGO) test -q
+	$(CARGO) build -q --examples
+	$(CARGO) test -q --no-run --message-format=json | \
+		/usr/bin/python3 -c 'import json, sys; \
+		[print("test", a["executable"]) for a in map(json.loads, sys.stdin) \
+		 if a.get("reason") == "compiler-artifact" and a.get("executable") and a["profile"]["test"]]' \
+		>$(BUILD)/bindings/rust-tests.tmp
+	for e in $(RUST_EXAMPLES_RUN); do \
+		echo "example $(BUILD)/rust/debug/examples/$$e"; \
+	done >>$(BUILD)/bindings/rust-tests.tmp
+	mv $(BUILD)/bindings/rust-tests.tmp $(BUILD)/bindings/rust-tests
+	$(CC) -O2 -g -Wall -Wextra -I$(TOP)/lib/include -I$(TOP)/uapi \
+		-o $(BUILD)/bindings/c_consumer bindings/demo/c_consumer.c $(BUILD)/lib/libmpmc.a
+
 demo:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory module examples
+	@$(MAKE) --no-print-directory module examples bindings
 	MPMC_KO=$(TOP)/mpmc.ko EXAMPLES=$(BUILD)/examples tools/demo
 
 install: lib mpmcstat
@@ -140,6 +191,11 @@ install: lib mpmcstat
 
 deps:
 	@tools/install-deps
+
+# The packaging tools are needed here only.
+deb:
+	@tools/install-deps debhelper dh-dkms dh-python lintian dpkg-dev pkg-config
+	tools/deb
 
 # The check recipes are tools/check's; it reads these variables (VM_ARGS
 # and TESTS as the shell reads them). KVER only for check-vm: `make check`
