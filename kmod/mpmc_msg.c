@@ -57,6 +57,14 @@ static unsigned int mpmc_size_class(size_t size)
 	return order_base_2(size) - MPMC_MSG_MIN_SHIFT;
 }
 
+/* The class of a buffer for a @len-byte message, or MPMC_MSG_EXTERNAL. */
+static unsigned int mpmc_len_class(size_t len)
+{
+	size_t size = size_add(MPMC_MSG_HDR, len);
+
+	return size > MPMC_INLINE_MAX ? MPMC_MSG_EXTERNAL : mpmc_size_class(size);
+}
+
 /* Only its existence matters: see the top comment. */
 static void mpmc_msg_ctor(void *obj)
 {
@@ -300,13 +308,11 @@ static struct mpmc_msg *mpmc_spare_get(struct mpmc_pool *pool,
 void mpmc_pool_take(struct mpmc_pool *pool, size_t len, unsigned int n,
 		    struct list_head *stash)
 {
-	size_t size = size_add(MPMC_MSG_HDR, len);
+	unsigned int class = mpmc_len_class(len), i;
 	struct list_head *free, *last;
-	unsigned int class, i;
 
-	if (size > MPMC_INLINE_MAX || !n || !READ_ONCE(pool->bytes))
+	if (class == MPMC_MSG_EXTERNAL || !n || !READ_ONCE(pool->bytes))
 		return;
-	class = mpmc_size_class(size);
 	free = &pool->free[class];
 	spin_lock(&pool->lock);
 	last = free;
@@ -330,12 +336,10 @@ void mpmc_pool_take(struct mpmc_pool *pool, size_t len, unsigned int n,
  */
 struct mpmc_msg *mpmc_msg_alloc_stash(struct list_head *stash, size_t len)
 {
-	size_t size = size_add(MPMC_MSG_HDR, len);
 	struct mpmc_msg *msg;
 
 	msg = list_first_entry_or_null(stash, struct mpmc_msg, link);
-	if (!msg || size > MPMC_INLINE_MAX ||
-	    mpmc_size_class(size) != msg->class)
+	if (!msg || msg->class != mpmc_len_class(len))
 		return NULL;
 	list_del(&msg->link);
 	return msg;
@@ -356,14 +360,12 @@ struct mpmc_msg *mpmc_msg_alloc(struct mpmc_pool *pool, size_t len,
 				bool nowait)
 {
 	gfp_t gfp = nowait ? GFP_NOWAIT | __GFP_ACCOUNT : GFP_KERNEL_ACCOUNT;
-	size_t size = size_add(MPMC_MSG_HDR, len);
+	unsigned int class = mpmc_len_class(len);
 	struct mpmc_msg *msg;
-	unsigned int class;
 
 	gfp |= __GFP_NOWARN;
-	if (size > MPMC_INLINE_MAX)
+	if (class == MPMC_MSG_EXTERNAL)
 		return mpmc_msg_alloc_external(len, gfp);
-	class = mpmc_size_class(size);
 	msg = mpmc_spare_get(pool, class);
 	if (!msg)
 		msg = mpmc_pool_get(pool, class);
