@@ -66,6 +66,12 @@ struct mpmc_config {
  */
 #define MPMC_CONFIG_OVERWRITE	1
 #define MPMC_CONFIG_THROUGHPUT	2
+/*
+ * A mappable ring (Documentation/ring-mode.rst): capacity a power of two,
+ * set while the channel is empty; frozen by the first mmap. Excludes
+ * MPMC_CONFIG_OVERWRITE, capacity 0, priorities and MPMC_RECV_PEEK.
+ */
+#define MPMC_CONFIG_RING	4
 
 /* Message priorities are 0..MPMC_PRIO_MAX-1; higher is received first. */
 #define MPMC_PRIO_MAX		32
@@ -166,6 +172,119 @@ struct mpmc_batch {
  */
 #define MPMC_RECV_PEEK		1
 
+
+/* ---- Ring mode (MPMC_CONFIG_RING; Documentation/ring-mode.rst) ---------- */
+
+/* mmap offsets of a ring channel's two regions (MAP_SHARED only). */
+#define MPMC_RING_OFF_CTRL	0x0ULL		/* one page, PROT_READ only */
+#define MPMC_RING_OFF_RING	0x10000000ULL	/* ctrl->ring_size bytes, RW */
+
+#define MPMC_RING_MAGIC		0x4d505247	/* "MPRG" */
+#define MPMC_RING_VERSION	1
+
+/*
+ * struct mpmc_ring_ctrl - the control page, written only by the kernel
+ * @magic, @version: MPMC_RING_MAGIC, MPMC_RING_VERSION
+ * @nr_slots:     slots in the ring (the capacity), a power of two
+ * @slot_mask:    nr_slots - 1
+ * @slot_size:    bytes from one slot to the next (a multiple of 64)
+ * @max_msg_size: payload bytes a slot holds
+ * @slots_offset: offset of slot 0 in the ring region
+ * @pos_bits:     bits of a position kept in a slot word (48)
+ * @ring_size:    length of the ring region
+ * @flags:        MPMC_RING_F_*; while not 0, use the system calls
+ * @recv_waiters: non-zero: after publishing a message, ring the doorbell
+ *                (MPMC_IOC_RING_WAKE, MPMC_ROLE_RECV)
+ * @send_waiters: non-zero: after freeing a slot, ring the doorbell
+ *                (MPMC_IOC_RING_WAKE, MPMC_ROLE_SEND)
+ */
+struct mpmc_ring_ctrl {
+	__u32 magic;
+	__u32 version;
+	__u32 nr_slots;
+	__u32 slot_mask;
+	__u32 slot_size;
+	__u32 max_msg_size;
+	__u32 slots_offset;
+	__u32 pos_bits;
+	__u64 ring_size;
+	__u64 reserved0[3];
+	/* offset 64: read by every fast-path operation */
+	__u32 flags;
+	__u32 recv_waiters;
+	__u32 send_waiters;
+	__u32 reserved1[13];
+};
+
+#define MPMC_RING_F_BROKEN	1	/* inconsistent ring: EIO, sticky */
+#define MPMC_RING_F_FRONT	2	/* the kernel holds older messages */
+#define MPMC_RING_F_SHUT_WR	4	/* mirrors MPMC_SHUT_WR */
+#define MPMC_RING_F_SHUT_RD	8	/* mirrors MPMC_SHUT_RD */
+
+/* In a waiter word: a poller of that direction is armed. */
+#define MPMC_RING_W_POLL	0x80000000U
+
+/*
+ * The ring region starts with the two positions, each alone in 128 bytes:
+ * __u64 at MPMC_RING_ENQ_OFF (producers) and MPMC_RING_DEQ_OFF (consumers).
+ * Bit 63 (MPMC_RING_CLOSED) set: closed, use the system calls. Positions
+ * count up from 0 and never wrap in practice (2^63).
+ */
+#define MPMC_RING_ENQ_OFF	0
+#define MPMC_RING_DEQ_OFF	128
+#define MPMC_RING_CLOSED	(1ULL << 63)
+
+/*
+ * struct mpmc_ring_slot - one slot, at slots_offset + i * slot_size
+ * @word: position (mod 2^48) << 16 | owner << 2 | state
+ * @len:  payload length of a FULL slot; MPMC_RING_LEN_SKIP: deliver nothing
+ * @data: max_msg_size bytes of payload
+ *
+ * Slot i starts FREE at position i. A sender at position p claims
+ * FREE(p) -> CLAIMED(p, id), advances the enqueue position, writes @len
+ * and @data, then stores FULL(p, 0). A receiver at q claims FULL(q, 0) ->
+ * READING(q, id), advances the dequeue position, copies out, then stores
+ * FREE(q + nr_slots). See Documentation/ring-mode.rst, section 4.
+ */
+struct mpmc_ring_slot {
+	__u64 word;
+	__u32 len;
+	__u32 reserved;
+	__u8 data[];
+};
+
+#define MPMC_RING_POS_SHIFT	16
+#define MPMC_RING_POS_MASK	((1ULL << 48) - 1)
+#define MPMC_RING_OWNER_SHIFT	2
+#define MPMC_RING_OWNER_MAX	0x3fff	/* ids 1..MPMC_RING_OWNER_MAX; 0: kernel */
+#define MPMC_RING_STATE_MASK	3
+#define MPMC_RING_FREE		0
+#define MPMC_RING_CLAIMED	1
+#define MPMC_RING_FULL		2
+#define MPMC_RING_READING	3
+#define MPMC_RING_LEN_SKIP	0xffffffffU
+
+#define MPMC_RING_WORD(pos, owner, state)				\
+	((((__u64)(pos) & MPMC_RING_POS_MASK) << MPMC_RING_POS_SHIFT) |	\
+	 ((__u64)(owner) << MPMC_RING_OWNER_SHIFT) | (state))
+
+/*
+ * struct mpmc_ring_info - argument of MPMC_IOC_RING_INFO
+ * @addr:      in: the address of the caller's ring region mapping
+ * @mapper_id: out: the owner id this mapping claims slots with
+ * @nr_slots, @slot_size: out: as in the control page
+ * @flags:     out: the control page's flags now
+ * @reserved:  must be 0
+ */
+struct mpmc_ring_info {
+	__u64 addr;
+	__u32 mapper_id;
+	__u32 nr_slots;
+	__u32 slot_size;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
 #define MPMC_IOC_GET_CONFIG	_IOR(MPMC_IOC_MAGIC, 1, struct mpmc_config)
 #define MPMC_IOC_SET_CONFIG	_IOW(MPMC_IOC_MAGIC, 2, struct mpmc_config)
 #define MPMC_IOC_GET_STATS	_IOR(MPMC_IOC_MAGIC, 3, struct mpmc_stats)
@@ -173,5 +292,8 @@ struct mpmc_batch {
 #define MPMC_IOC_NEW_ENDPOINT	_IOW(MPMC_IOC_MAGIC, 5, struct mpmc_endpoint)
 #define MPMC_IOC_SEND		_IOWR(MPMC_IOC_MAGIC, 6, struct mpmc_batch)
 #define MPMC_IOC_RECV		_IOWR(MPMC_IOC_MAGIC, 7, struct mpmc_batch)
+#define MPMC_IOC_RING_INFO	_IOWR(MPMC_IOC_MAGIC, 8, struct mpmc_ring_info)
+/* The doorbell: argument MPMC_ROLE_RECV and/or MPMC_ROLE_SEND, by value. */
+#define MPMC_IOC_RING_WAKE	_IO(MPMC_IOC_MAGIC, 9)
 
 #endif /* _UAPI_LINUX_MPMC_H */
