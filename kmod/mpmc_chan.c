@@ -2224,14 +2224,16 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
  */
 static void mpmc_ring_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 {
-	u64 sent, received;
+	u64 sent, received, bytes;
 	u32 queued;
 
-	mpmc_ring_counts(ch->ring, &sent, &received, &queued);
-	st->total_sent = sent;
+	mpmc_ring_counts(ch->ring, &sent, &received, &queued, &bytes);
+	st->total_sent += sent;
+	received += st->total_received;
 	st->total_received = received > st->queued_msgs ?
 			     received - st->queued_msgs : 0;
 	st->queued_msgs += queued;
+	st->queued_bytes += bytes;
 }
 
 /**
