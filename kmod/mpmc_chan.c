@@ -853,6 +853,7 @@ static bool mpmc_ring_arm_pollers(struct mpmc_chan *ch, enum mpmc_dir dir)
 		return false;
 	spin_lock(&ch->lock);
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (diagram above). */
 	smp_mb();
 	ready = mpmc_ring_ready(ch, dir);
 	mpmc_unlock(ch);
@@ -2318,6 +2319,7 @@ static bool mpmc_ring_poll_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
 	if (mpmc_ring_ready(ch, dir))
 		return true;
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (mpmc_ring_block()). */
 	smp_mb();
 	return mpmc_ring_ready(ch, dir);
 }

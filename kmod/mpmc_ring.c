@@ -366,10 +366,12 @@ int mpmc_ring_push(struct mpmc_ring *r, const void *data, u32 len)
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		if (mpmc_ring_broken(r))
 			return -EIO;
+		/* Acquire: the slot word we then read is at least as new. */
 		p = smp_load_acquire(enq);
 		if (p & MPMC_RING_CLOSED)
 			return -EPIPE;
 		s = mpmc_ring_slot(r, p);
+		/* Pairs with the release that freed the slot. */
 		w = smp_load_acquire(&s->word);
 		if (w == MPMC_RING_WORD(p, 0, MPMC_RING_FREE)) {
 			if (cmpxchg64(&s->word, w,
@@ -465,8 +467,10 @@ int mpmc_ring_pop(struct mpmc_ring *r, void *buf, u32 room, u32 *len)
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		if (mpmc_ring_broken(r))
 			return -EIO;
+		/* Acquire: the slot word we then read is at least as new. */
 		q = smp_load_acquire(deq) & ~MPMC_RING_CLOSED;
 		s = mpmc_ring_slot(r, q);
+		/* Pairs with the release that published the slot. */
 		w = smp_load_acquire(&s->word);
 		wp = mpmc_word_pos(w);
 		if (w == MPMC_RING_WORD(q, 0, MPMC_RING_FULL)) {
@@ -510,9 +514,11 @@ bool mpmc_ring_can_push(struct mpmc_ring *r)
 	int tries;
 
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
+		/* As in mpmc_ring_push(). */
 		p = smp_load_acquire(enq);
 		if (p & MPMC_RING_CLOSED || mpmc_ring_broken(r))
 			return true;
+		/* As in mpmc_ring_push(). */
 		w = smp_load_acquire(&mpmc_ring_slot(r, p)->word);
 		if (w == MPMC_RING_WORD(p, 0, MPMC_RING_FREE))
 			return true;
@@ -552,7 +558,9 @@ bool mpmc_ring_drained(struct mpmc_ring *r)
 void mpmc_ring_counts(struct mpmc_ring *r, u64 *sent, u64 *received,
 		      u32 *queued, u64 *bytes)
 {
+	/* Dequeue first: a receive is counted after its send (acquire). */
 	u64 d = smp_load_acquire(mpmc_ring_deq(r)) & ~MPMC_RING_CLOSED;
+	/* Acquire: ordered after the dequeue position. */
 	u64 e = smp_load_acquire(mpmc_ring_enq(r)) & ~MPMC_RING_CLOSED;
 	u64 pos, n = (s64)(e - d) <= 0 ? 0 : min_t(u64, e - d, r->nr_slots);
 	struct mpmc_ring_slot *s;
