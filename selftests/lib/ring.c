@@ -48,6 +48,12 @@ static int ring_chan(uint32_t cap, uint32_t size)
 	return mpmc_open(&cfg, O_RDWR);
 }
 
+/* A line of /proc/self/maps maps a channel (/dev/mpmc, or an endpoint). */
+static bool is_mpmc_map(const char *line)
+{
+	return strstr(line, " " MPMC_DEV "\n") || strstr(line, "[mpmc]");
+}
+
 /* Mappings of /dev/mpmc channels in this process (/proc/self/maps). */
 static int nr_mpmc_maps(void)
 {
@@ -58,7 +64,7 @@ static int nr_mpmc_maps(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "[mpmc]") != NULL;
+		n += is_mpmc_map(line);
 	fclose(f);
 	return n;
 }
@@ -74,7 +80,7 @@ static uintptr_t ring_region_addr(void)
 	if (!f)
 		return 0;
 	while (!addr && fgets(line, sizeof(line), f)) {
-		if (!strstr(line, "[mpmc]"))
+		if (!is_mpmc_map(line))
 			continue;
 		if (sscanf(line, "%lx-%lx %7s %lx", &start, &end, perms, &off) == 4 &&
 		    off == MPMC_RING_OFF_RING)
@@ -107,9 +113,9 @@ static int deny_syscalls(int allow_info)
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_read, 5, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 4, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_read, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 3),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, args[1])),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
