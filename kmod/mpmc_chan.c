@@ -853,6 +853,7 @@ static bool mpmc_ring_arm_pollers(struct mpmc_chan *ch, enum mpmc_dir dir)
 		return false;
 	spin_lock(&ch->lock);
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (diagram above). */
 	smp_mb();
 	ready = mpmc_ring_ready(ch, dir);
 	mpmc_unlock(ch);
@@ -2224,14 +2225,16 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
  */
 static void mpmc_ring_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 {
-	u64 sent, received;
+	u64 sent, received, bytes;
 	u32 queued;
 
-	mpmc_ring_counts(ch->ring, &sent, &received, &queued);
-	st->total_sent = sent;
+	mpmc_ring_counts(ch->ring, &sent, &received, &queued, &bytes);
+	st->total_sent += sent;
+	received += st->total_received;
 	st->total_received = received > st->queued_msgs ?
 			     received - st->queued_msgs : 0;
 	st->queued_msgs += queued;
+	st->queued_bytes += bytes;
 }
 
 /**
@@ -2316,6 +2319,7 @@ static bool mpmc_ring_poll_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
 	if (mpmc_ring_ready(ch, dir))
 		return true;
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (mpmc_ring_block()). */
 	smp_mb();
 	return mpmc_ring_ready(ch, dir);
 }

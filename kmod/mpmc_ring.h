@@ -81,7 +81,7 @@ int mpmc_ring_pop(struct mpmc_ring *r, void *buf, u32 room, u32 *len);
 bool mpmc_ring_can_push(struct mpmc_ring *r);
 bool mpmc_ring_drained(struct mpmc_ring *r);
 void mpmc_ring_counts(struct mpmc_ring *r, u64 *sent, u64 *received,
-		      u32 *queued);
+		      u32 *queued, u64 *bytes);
 
 void mpmc_ring_close(struct mpmc_ring *r);
 void mpmc_ring_shutdown(struct mpmc_ring *r, unsigned int how);
