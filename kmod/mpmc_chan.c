@@ -1019,6 +1019,9 @@ static int mpmc_ring_recv_msg(struct mpmc_chan *ch, u32 room,
 	int ret;
 
 	for (;;) {
+		/* A broken channel delivers nothing, front queue included. */
+		if (mpmc_ring_broken(ch->ring))
+			return -EIO;
 		if (READ_ONCE(ch->shutdown) & MPMC_SHUT_RD)
 			return 1;
 		ret = mpmc_ring_take_msg(ch, room, opts, msgp);
