@@ -105,6 +105,7 @@
 #include <linux/uaccess.h>
 
 #include "mpmc_chan.h"
+#include "mpmc_ring.h"
 
 #define CREATE_TRACE_POINTS
 #include "mpmc_trace.h"
@@ -131,6 +132,8 @@ static struct mpmc_param mpmc_max_channel_bytes = { 8UL << 20, 1, ULONG_MAX };
  * nor ping-pong faster (bench/results/experiments/2026-12-06-ab.txt).
  */
 static struct mpmc_param mpmc_spin_max_ns = { 0, 0, NSEC_PER_MSEC };
+/* A ring is allocated whole (ring mode): twice max_channel_bytes. */
+static struct mpmc_param mpmc_max_ring_bytes = { 16UL << 20, 1, ULONG_MAX };
 
 static int mpmc_param_set(const char *val, const struct kernel_param *kp)
 {
@@ -172,6 +175,9 @@ module_param_cb(max_channel_bytes, &mpmc_param_ops, &mpmc_max_channel_bytes,
 		0644);
 MODULE_PARM_DESC(max_channel_bytes,
 		 "Largest capacity * max_msg_size of one channel (default 8 MiB)");
+module_param_cb(max_ring_bytes, &mpmc_param_ops, &mpmc_max_ring_bytes, 0644);
+MODULE_PARM_DESC(max_ring_bytes,
+		 "Largest ring of a channel in ring mode, control page included (default 16 MiB)");
 module_param_cb(spin_max_ns, &mpmc_param_ops, &mpmc_spin_max_ns, 0644);
 MODULE_PARM_DESC(spin_max_ns,
 		 "Longest spin of a blocked caller before it sleeps, in ns, 0..1000000 (default 0: never)");
@@ -182,6 +188,8 @@ MODULE_PARM_DESC(spin_max_ns,
 #define MPMC_WAITING	1
 /* Woken in throughput mode: try the operation again. */
 #define MPMC_RETRY	2
+/* Not an errno a caller sees: a list path found the channel turned ring. */
+#define MPMC_TO_RING	(-EXDEV)
 
 /**
  * struct mpmc_waiter - a caller asleep in send or receive
@@ -296,8 +304,9 @@ notify:
 static bool mpmc_barging(const struct mpmc_chan *ch)
 {
 	lockdep_assert_held(&ch->lock);
-	/* A rendezvous is a hand-off in every mode. */
-	return ch->flags & MPMC_CONFIG_THROUGHPUT && ch->capacity;
+	/* A rendezvous is a hand-off in every mode; a ring always barges. */
+	return (ch->flags & MPMC_CONFIG_THROUGHPUT || ch->ring) &&
+	       ch->capacity;
 }
 
 /*
@@ -339,6 +348,19 @@ static void mpmc_note_room(struct mpmc_chan *ch)
 }
 
 /*
+ * Change the count of sleepers of @dir; a ring channel also tells its
+ * ring peers (mpmc_ring_set_waiters()).
+ */
+static void mpmc_waiters_add(struct mpmc_chan *ch, enum mpmc_dir dir, int d)
+{
+	lockdep_assert_held(&ch->lock);
+	ch->nr_waiters[dir] += d;
+	if (unlikely(ch->ring))
+		mpmc_ring_set_waiters(ch->ring, dir == MPMC_RECV,
+				      ch->nr_waiters[dir]);
+}
+
+/*
  * Finish @w's operation in direction @dir with @state; its task is woken
  * by mpmc_unlock(). See the top comment.
  */
@@ -351,7 +373,7 @@ static void mpmc_waiter_complete(struct mpmc_chan *ch, enum mpmc_dir dir,
 	lockdep_assert_held(&ch->lock);
 	trace_mpmc_wake(ch->id, dir, task->pid, state);
 	list_del(&w->link);
-	ch->nr_waiters[dir]--;
+	mpmc_waiters_add(ch, dir, -1);
 	get_task_struct(task);
 	w->msg = msg;
 	/* Publish w->msg before the state; pairs with mpmc_wait(). */
@@ -392,6 +414,9 @@ static void mpmc_enqueue(struct mpmc_chan *ch, struct mpmc_msg *msg,
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs + 1);
 	ch->nr_bytes += msg->len;
 	ch->wake.events |= MPMC_EV_IN;
+	/* Ring receivers go to the kernel while the front queue is not empty. */
+	if (unlikely(ch->ring))
+		mpmc_ring_set_flags(ch->ring, MPMC_RING_F_FRONT, 0);
 }
 
 /* The message a receive takes next: the oldest of the highest priority. */
@@ -413,6 +438,8 @@ static void mpmc_unlink(struct mpmc_chan *ch, struct mpmc_msg *msg)
 		ch->prio_map &= ~BIT(msg->prio);
 	WRITE_ONCE(ch->nr_msgs, ch->nr_msgs - 1);
 	ch->nr_bytes -= msg->len;
+	if (unlikely(ch->ring) && !ch->nr_msgs)
+		mpmc_ring_set_flags(ch->ring, 0, MPMC_RING_F_FRONT);
 }
 
 /* Unlink the message at the head of the queue (there is one). */
@@ -434,6 +461,8 @@ static void mpmc_unlink_all(struct mpmc_chan *ch, struct list_head *list)
 	}
 	WRITE_ONCE(ch->nr_msgs, 0);
 	ch->nr_bytes = 0;
+	if (ch->ring)
+		mpmc_ring_set_flags(ch->ring, 0, MPMC_RING_F_FRONT);
 }
 
 /*
@@ -645,7 +674,7 @@ static int mpmc_wait(struct mpmc_chan *ch, enum mpmc_dir dir,
 	if (state == MPMC_WAITING) {
 		trace_mpmc_wake(ch->id, dir, current->pid, ret);
 		list_del(&w->link);
-		ch->nr_waiters[dir]--;
+		mpmc_waiters_add(ch, dir, -1);
 		state = ret;
 	}
 	mpmc_unlock(ch);
@@ -662,17 +691,477 @@ static int mpmc_block(struct mpmc_chan *ch, enum mpmc_dir dir,
 	__releases(&ch->lock)
 {
 	lockdep_assert_held(&ch->lock);
+	if (unlikely(ch->ring)) {
+		/* Ring mode was turned on since this caller looked. */
+		mpmc_unlock(ch);
+		return MPMC_TO_RING;
+	}
 	w->task = current;
 	w->state = MPMC_WAITING;
 	w->head = list_empty(&ch->waiters[dir]);
 	list_add_tail(&w->link, &ch->waiters[dir]);
-	ch->nr_waiters[dir]++;
+	mpmc_waiters_add(ch, dir, 1);
 	/* On a rendezvous, a blocked caller is what its peers poll for. */
 	if (!ch->capacity)
 		ch->wake.events |= dir == MPMC_RECV ? MPMC_EV_OUT : MPMC_EV_IN;
 	trace_mpmc_block(ch->id, dir, ch->nr_waiters[dir]);
 	mpmc_unlock(ch);
 	return mpmc_wait(ch, dir, w, opts->deadline);
+}
+
+/* ---- Ring channels -------------------------------------------------------- */
+
+/*
+ * A ring channel (MPMC_CONFIG_RING) keeps its messages in a ring that
+ * processes map and use without system calls (mpmc_ring.c). The paths
+ * below are the kernel's part: the system calls run the same protocol on
+ * the ring, and sleep and wake as throughput mode does, with one addition.
+ * A ring peer changes the ring without ch->lock, so a sleeper publishes
+ * itself in the control page's waiter word of its direction, and a peer
+ * that changed the ring looks at that word after a full barrier and rings
+ * the doorbell (mpmc_chan_ring_wake()) if it is not 0. The sleeper looks
+ * at the ring once more after its own barrier, so one of the two always
+ * sees the other (Documentation/ring-mode.rst, section 5.2):
+ *
+ *   ring sender (user space)             receiver (mpmc_ring_block())
+ *   ------------------------             ----------------------------
+ *                                        spin_lock(&ch->lock)
+ *                                        queue waiter; recv_waiters = n + 1
+ *                                        smp_mb()
+ *   store_release(word, FULL(p))
+ *   atomic_thread_fence(seq_cst)
+ *   recv_waiters != 0: RING_WAKE         look at the ring: FULL(p)?
+ *
+ * Either the receiver sees FULL(p) and does not sleep, or the sender sees
+ * the word and its doorbell, which takes ch->lock after the receiver
+ * queued itself, wakes it with MPMC_RETRY. Pollers arm the same word
+ * (MPMC_RING_W_POLL) in mpmc_chan_poll() and after a non-blocking EAGAIN.
+ *
+ * ch->msgs is the front queue: messages put back after a faulting
+ * copy-out or reaped from a dead receiver's claim, older than the ring.
+ * Receivers take it first; MPMC_RING_F_FRONT sends ring receivers to the
+ * kernel while it is not empty.
+ */
+
+static int mpmc_build_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
+			    unsigned int n, struct list_head *msgs);
+
+static bool mpmc_dir_recv(enum mpmc_dir dir)
+{
+	return dir == MPMC_RECV;
+}
+
+/*
+ * Would a caller of @dir get an answer from the ring now (a message or
+ * room, end of file, an error)? Under the lock; bounded.
+ */
+static bool mpmc_ring_ready(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	struct mpmc_ring *r = ch->ring;
+	u32 len;
+
+	lockdep_assert_held(&ch->lock);
+	if (mpmc_ring_broken(r))
+		return true;
+	if (dir == MPMC_SEND)
+		return ch->shutdown || mpmc_ring_can_push(r);
+	if (ch->nr_msgs || ch->shutdown & MPMC_SHUT_RD)
+		return true;
+	if (mpmc_ring_pop(r, NULL, 0, &len) != -EAGAIN)
+		return true;
+	return ch->shutdown && mpmc_ring_drained(r);
+}
+
+/*
+ * Sleep in direction @dir of a ring channel until a doorbell, a shutdown
+ * or the deadline; see the diagram above. Returns MPMC_RETRY when the
+ * caller should look at the ring again, else as mpmc_wait().
+ */
+static int mpmc_ring_block(struct mpmc_chan *ch, enum mpmc_dir dir,
+			   const struct mpmc_wait_opts *opts)
+	__releases(&ch->lock)
+{
+	struct mpmc_waiter w = { .task = current, .state = MPMC_WAITING };
+
+	lockdep_assert_held(&ch->lock);
+	w.head = list_empty(&ch->waiters[dir]);
+	list_add_tail(&w.link, &ch->waiters[dir]);
+	mpmc_waiters_add(ch, dir, 1);
+	/* Pairs with a ring peer's fence between its change and its look. */
+	smp_mb();
+	if (mpmc_ring_ready(ch, dir)) {
+		list_del(&w.link);
+		mpmc_waiters_add(ch, dir, -1);
+		mpmc_unlock(ch);
+		return MPMC_RETRY;
+	}
+	trace_mpmc_block(ch->id, dir, ch->nr_waiters[dir]);
+	mpmc_unlock(ch);
+	return mpmc_wait(ch, dir, &w, opts->deadline);
+}
+
+/**
+ * mpmc_chan_ring_wake - the doorbell: wake one sleeper and the pollers
+ * @ch:    a ring channel
+ * @roles: MPMC_ROLE_RECV to wake receivers (a message was published),
+ *         MPMC_ROLE_SEND to wake senders (a slot was freed), or both
+ *
+ * One doorbell wakes the oldest sleeper of each direction asked, with
+ * MPMC_RETRY, and the armed pollers. A SIGIO subscriber keeps the poll
+ * bit armed, so that it hears of every change.
+ */
+void mpmc_chan_ring_wake(struct mpmc_chan *ch, unsigned int roles)
+{
+	struct mpmc_ring *r = ch->ring;
+	enum mpmc_dir dir;
+
+	atomic64_inc(&r->doorbells);
+	spin_lock(&ch->lock);
+	for (dir = 0; dir < MPMC_NR_DIRS; dir++) {
+		if (!(roles & (mpmc_dir_recv(dir) ? MPMC_ROLE_RECV :
+			       MPMC_ROLE_SEND)))
+			continue;
+		mpmc_pass_on(ch, dir);
+		if (mpmc_ring_disarm(r, mpmc_dir_recv(dir)))
+			ch->wake.events |= BIT(dir);
+		if (READ_ONCE(ch->fasync))
+			mpmc_ring_arm(r, mpmc_dir_recv(dir));
+	}
+	mpmc_unlock(ch);
+}
+
+/* After the kernel changed the ring for @dir: ring if someone waits. */
+static void mpmc_ring_notify(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	/* Order the ring change before the look at the waiter word. */
+	smp_mb();
+	if (mpmc_ring_wanted(ch->ring, mpmc_dir_recv(dir)))
+		mpmc_chan_ring_wake(ch, mpmc_dir_recv(dir) ? MPMC_ROLE_RECV :
+						      MPMC_ROLE_SEND);
+}
+
+/*
+ * A non-blocking caller of @dir found nothing: arm the pollers' bit so
+ * that ring peers ring for the next change (edge-triggered epoll needs
+ * it). Returns true if the ring became ready meanwhile: look again.
+ */
+static bool mpmc_ring_arm_pollers(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	bool ready;
+
+	if (!READ_ONCE(ch->polled) && !READ_ONCE(ch->fasync))
+		return false;
+	spin_lock(&ch->lock);
+	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	smp_mb();
+	ready = mpmc_ring_ready(ch, dir);
+	mpmc_unlock(ch);
+	return ready;
+}
+
+/* The ring is broken: wake everyone to see EIO. */
+static void mpmc_ring_failed(struct mpmc_chan *ch)
+{
+	struct mpmc_waiter *w, *tmp;
+	enum mpmc_dir dir;
+
+	spin_lock(&ch->lock);
+	for (dir = 0; dir < MPMC_NR_DIRS; dir++)
+		list_for_each_entry_safe(w, tmp, &ch->waiters[dir], link)
+			mpmc_waiter_complete(ch, dir, w, NULL, MPMC_RETRY);
+	ch->wake.events |= MPMC_EV_HUP;
+	mpmc_unlock(ch);
+}
+
+/*
+ * Wait (as @opts allow) until the ring answers a caller of @dir that got
+ * @err (-EAGAIN or -EBUSY) from it. Returns 0 to try again, or the errno
+ * the caller returns.
+ */
+static int mpmc_ring_wait(struct mpmc_chan *ch, enum mpmc_dir dir, int err,
+			  const struct mpmc_wait_opts *opts, bool *armed)
+{
+	int ret;
+
+	if (opts->nonblock) {
+		if (err == -EAGAIN && !*armed) {
+			*armed = true;
+			if (mpmc_ring_arm_pollers(ch, dir))
+				return 0;
+		}
+		return -EAGAIN;
+	}
+	if (err == -EBUSY) {
+		/* Peers keep changing the ring under us: let them run. */
+		cond_resched();
+		return signal_pending(current) ? -ERESTARTSYS : 0;
+	}
+	spin_lock(&ch->lock);
+	ret = mpmc_ring_block(ch, dir, opts);
+	return ret == MPMC_RETRY ? 0 : ret;
+}
+
+/* Send @len bytes at @data (kernel memory) through the ring. */
+static int mpmc_ring_send(struct mpmc_chan *ch, const void *data, u32 len,
+			  const struct mpmc_wait_opts *opts)
+{
+	bool armed = false;
+	int ret;
+
+	for (;;) {
+		ret = mpmc_ring_push(ch->ring, data, len);
+		if (!ret) {
+			mpmc_ring_notify(ch, MPMC_RECV);
+			/* A doorbell woke one sender: more room, wake more. */
+			if (mpmc_ring_wanted(ch->ring, false) &&
+			    mpmc_ring_can_push(ch->ring))
+				mpmc_chan_ring_wake(ch, MPMC_ROLE_SEND);
+			return 0;
+		}
+		if (ret == -EIO)
+			mpmc_ring_failed(ch);
+		if (ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+		ret = mpmc_ring_wait(ch, MPMC_SEND, ret, opts, &armed);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Send @msg, copied in by the caller, through the ring; frees it. */
+static ssize_t mpmc_ring_chan_send(struct mpmc_chan *ch, struct mpmc_msg *msg,
+				   const struct mpmc_wait_opts *opts)
+{
+	u32 len = msg->len;
+	int ret = mpmc_ring_send(ch, mpmc_msg_data(msg), len, opts);
+
+	mpmc_msg_free(&ch->pool, msg);
+	return ret ? ret : (ssize_t)len;
+}
+
+/*
+ * Take the message at the head of the front queue if it fits @room.
+ * Returns 0 with *@msgp, -EMSGSIZE, or -EAGAIN if the queue is empty.
+ */
+static int mpmc_ring_take_front(struct mpmc_chan *ch, u32 room,
+				struct mpmc_msg **msgp)
+{
+	struct mpmc_msg *msg;
+	int ret = -EAGAIN;
+
+	spin_lock(&ch->lock);
+	msg = ch->nr_msgs ? mpmc_head(ch) : NULL;
+	if (msg && msg->len > room) {
+		ret = -EMSGSIZE;
+	} else if (msg) {
+		mpmc_unlink(ch, msg);
+		*msgp = msg;
+		ret = 0;
+	}
+	mpmc_unlock(ch);
+	return ret;
+}
+
+/*
+ * Take the next message for a buffer of @room bytes into a message buffer
+ * of its own: the front queue's head, else the ring's. Returns 0 with
+ * *@msgp, or -EAGAIN, -EMSGSIZE, -EIO, -EBUSY, -ENOMEM.
+ */
+static int mpmc_ring_take_msg(struct mpmc_chan *ch, u32 room,
+			      const struct mpmc_wait_opts *opts,
+			      struct mpmc_msg **msgp)
+{
+	struct mpmc_msg *msg;
+	u32 len;
+	int ret;
+
+	if (READ_ONCE(ch->nr_msgs)) {
+		ret = mpmc_ring_take_front(ch, room, msgp);
+		if (ret != -EAGAIN)
+			return ret;
+	}
+	/* Size the buffer by the head, then take whatever is the head. */
+	ret = mpmc_ring_pop(ch->ring, NULL, 0, &len);
+	if (ret != -EMSGSIZE)
+		return ret;
+	if (len > room)
+		return -EMSGSIZE;
+	msg = mpmc_msg_alloc(&ch->pool, len, opts->nowait_alloc);
+	if (!msg)
+		return opts->nowait_alloc ? -EAGAIN : -ENOMEM;
+	ret = mpmc_ring_pop(ch->ring, mpmc_msg_data(msg), len, &len);
+	if (ret) {
+		mpmc_msg_free(&ch->pool, msg);
+		/* Another head, longer than the first: look again. */
+		return ret == -EMSGSIZE ? -EBUSY : ret;
+	}
+	msg->len = len;
+	msg->prio = 0;
+	mpmc_ring_notify(ch, MPMC_SEND);
+	/* A doorbell woke one receiver: if more is queued, wake more. */
+	if (mpmc_ring_wanted(ch->ring, true) &&
+	    mpmc_ring_pop(ch->ring, NULL, 0, &len) == -EMSGSIZE)
+		mpmc_chan_ring_wake(ch, MPMC_ROLE_RECV);
+	*msgp = msg;
+	return 0;
+}
+
+/*
+ * Receive one message for a buffer of @room bytes, waiting as @opts
+ * allow. Returns 0 with *@msgp, 1 at end of file, or a negative errno.
+ */
+static int mpmc_ring_recv_msg(struct mpmc_chan *ch, u32 room,
+			      const struct mpmc_wait_opts *opts,
+			      struct mpmc_msg **msgp)
+{
+	bool armed = false;
+	int ret;
+
+	for (;;) {
+		if (READ_ONCE(ch->shutdown) & MPMC_SHUT_RD)
+			return 1;
+		ret = mpmc_ring_take_msg(ch, room, opts, msgp);
+		if (ret == -EIO)
+			mpmc_ring_failed(ch);
+		if (ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+		if (READ_ONCE(ch->shutdown) && mpmc_ring_drained(ch->ring) &&
+		    !READ_ONCE(ch->nr_msgs))
+			return 1;
+		ret = mpmc_ring_wait(ch, MPMC_RECV, ret, opts, &armed);
+		if (ret)
+			return ret;
+	}
+}
+
+/*
+ * Put messages taken from a ring channel back at the head of the front
+ * queue, in their order (a faulting copy-out). After SHUT_RD they are
+ * discarded. Empties @msgs.
+ */
+static void mpmc_ring_put_back(struct mpmc_chan *ch, struct list_head *msgs)
+{
+	struct mpmc_msg *msg, *tmp;
+	LIST_HEAD(discard);
+
+	spin_lock(&ch->lock);
+	if (ch->shutdown & MPMC_SHUT_RD)
+		list_splice_init(msgs, &discard);
+	list_for_each_entry_safe_reverse(msg, tmp, msgs, link) {
+		list_del(&msg->link);
+		mpmc_enqueue(ch, msg, true);
+		mpmc_pass_on(ch, MPMC_RECV);
+	}
+	mpmc_unlock(ch);
+	mpmc_msg_free_list(&ch->pool, &discard);
+}
+
+/**
+ * mpmc_chan_ring_put_back - a reaped receive goes to the front queue
+ * @ch:  a ring channel
+ * @msg: the message a dead mapper was receiving (its receive never
+ *       returned), queued behind older put-back messages
+ */
+void mpmc_chan_ring_put_back(struct mpmc_chan *ch, struct mpmc_msg *msg)
+{
+	spin_lock(&ch->lock);
+	if (ch->shutdown & MPMC_SHUT_RD) {
+		list_add(&msg->link, &ch->wake.drop);
+	} else {
+		msg->prio = 0;
+		mpmc_enqueue(ch, msg, false);
+		mpmc_pass_on(ch, MPMC_RECV);
+	}
+	mpmc_unlock(ch);
+}
+
+static ssize_t mpmc_ring_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
+				   const struct mpmc_wait_opts *opts)
+{
+	u32 room = min_t(size_t, iov_iter_count(to), U32_MAX);
+	struct mpmc_msg *msg;
+	LIST_HEAD(back);
+	int ret;
+
+	ret = mpmc_ring_recv_msg(ch, room, opts, &msg);
+	if (ret)
+		return ret == 1 ? 0 : ret;
+	ret = msg->len;
+	if (copy_to_iter(mpmc_msg_data(msg), msg->len, to) != msg->len) {
+		list_add(&msg->link, &back);
+		mpmc_ring_put_back(ch, &back);
+		return -EFAULT;
+	}
+	mpmc_msg_free(&ch->pool, msg);
+	return ret;
+}
+
+static int mpmc_ring_chan_send_batch(struct mpmc_chan *ch,
+				     const struct mpmc_msgvec *vec,
+				     unsigned int n,
+				     const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_wait_opts rest = { .nonblock = true };
+	struct mpmc_msg *msg, *tmp;
+	int ret = 0, sent = 0;
+	LIST_HEAD(msgs);
+
+	ret = mpmc_build_batch(ch, vec, n, &msgs);
+	if (list_empty(&msgs))
+		return ret;
+	list_for_each_entry_safe(msg, tmp, &msgs, link) {
+		ret = mpmc_ring_send(ch, mpmc_msg_data(msg), msg->len,
+				     sent ? &rest : opts);
+		if (ret)
+			break;
+		sent++;
+	}
+	mpmc_msg_free_list(&ch->pool, &msgs);
+	return sent ?: ret;
+}
+
+static int mpmc_ring_chan_recv_batch(struct mpmc_chan *ch,
+				     struct mpmc_msgvec *vec,
+				     struct mpmc_msgvec __user *uvec,
+				     unsigned int n,
+				     const struct mpmc_wait_opts *opts)
+{
+	struct mpmc_wait_opts rest = { .nonblock = true };
+	unsigned int got = 0, i;
+	struct mpmc_msg *msg;
+	LIST_HEAD(taken);
+	int ret = 0;
+
+	while (got < n) {
+		ret = mpmc_ring_recv_msg(ch, vec[got].len, got ? &rest : opts,
+					 &msg);
+		if (ret)
+			break;
+		list_add_tail(&msg->link, &taken);
+		if (copy_to_user(u64_to_user_ptr(vec[got].buf),
+				 mpmc_msg_data(msg), msg->len)) {
+			ret = -EFAULT;
+			break;
+		}
+		vec[got].len = msg->len;
+		vec[got].prio = 0;
+		got++;
+	}
+	if (got && copy_to_user(uvec, vec, array_size(got, sizeof(*vec)))) {
+		got = 0;
+		ret = -EFAULT;
+	}
+	/* Received: the first @got; the rest go back, in order. */
+	for (i = 0; i < got; i++) {
+		msg = list_first_entry(&taken, struct mpmc_msg, link);
+		list_del(&msg->link);
+		mpmc_msg_free(&ch->pool, msg);
+	}
+	if (!list_empty(&taken))
+		mpmc_ring_put_back(ch, &taken);
+	if (got)
+		return got;
+	return ret == 1 ? 0 : ret;
 }
 
 /* ---- Sending ------------------------------------------------------------ */
@@ -776,7 +1265,11 @@ ssize_t mpmc_chan_send(struct mpmc_chan *ch, struct iov_iter *from,
 	}
 	msg->len = len;
 	msg->prio = 0;
+	if (unlikely(mpmc_chan_ring(ch)))
+		return mpmc_ring_chan_send(ch, msg, opts);
 	ret = mpmc_send_msg(ch, msg, opts);
+	if (unlikely(ret == MPMC_TO_RING))
+		return mpmc_ring_chan_send(ch, msg, opts);
 	if (ret) {
 		mpmc_msg_free(&ch->pool, msg);
 		return ret;
@@ -873,6 +1366,8 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 	LIST_HEAD(msgs);
 	int ret;
 
+	if (unlikely(mpmc_chan_ring(ch)))
+		return mpmc_ring_chan_send_batch(ch, vec, n, opts);
 	ret = mpmc_send_precheck(ch, vec[0].len, opts);
 	if (ret)
 		return ret;
@@ -891,6 +1386,9 @@ int mpmc_chan_send_batch(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 		if (ret) {
 			mpmc_msg_free(&ch->pool, first);
 			mpmc_msg_free_list(&ch->pool, &msgs);
+			if (ret == MPMC_TO_RING)
+				return mpmc_ring_chan_send_batch(ch, vec, n,
+								 opts);
 			return ret;
 		}
 		spin_lock(&ch->lock);
@@ -1096,6 +1594,8 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 	ssize_t ret;
 	u32 queued;
 
+	if (unlikely(mpmc_chan_ring(ch)))
+		return mpmc_ring_chan_recv(ch, to, opts);
 	spin_lock(&ch->lock);
 	msg = mpmc_next(ch);
 	if (likely(msg && msg->len <= vec.len)) {
@@ -1106,6 +1606,8 @@ ssize_t mpmc_chan_recv(struct mpmc_chan *ch, struct iov_iter *to,
 		mpmc_unlock(ch);
 	} else {
 		ret = mpmc_take(ch, &vec, 1, opts, &taken, &queued);
+		if (unlikely(ret == MPMC_TO_RING))
+			return mpmc_ring_chan_recv(ch, to, opts);
 		if (ret <= 0)
 			return ret;
 		msg = list_first_entry(&taken, struct mpmc_msg, link);
@@ -1181,8 +1683,12 @@ int mpmc_chan_recv_batch(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 
 	if (WARN_ON_ONCE(n > MPMC_BATCH_CHUNK))
 		n = MPMC_BATCH_CHUNK;
+	if (unlikely(mpmc_chan_ring(ch)))
+		return mpmc_ring_chan_recv_batch(ch, vec, uvec, n, opts);
 	spin_lock(&ch->lock);
 	ret = mpmc_take(ch, vec, n, opts, &taken, queued);
+	if (unlikely(ret == MPMC_TO_RING))
+		return mpmc_ring_chan_recv_batch(ch, vec, uvec, n, opts);
 	if (ret <= 0)
 		return ret;
 	got = mpmc_copy_out(&taken, vec, uvec);
@@ -1263,7 +1769,8 @@ static int mpmc_peek_wait(struct mpmc_chan *ch, const struct mpmc_msgvec *vec,
 		if (!READ_ONCE(ch->polled))
 			WRITE_ONCE(ch->polled, true);
 		spin_lock(&ch->lock);
-		ret = mpmc_peek_collect(ch, vec, n, got);
+		/* A ring has no peek (ring mode may start while we wait). */
+		ret = ch->ring ? -EINVAL : mpmc_peek_collect(ch, vec, n, got);
 		if (!ret && !ch->shutdown && opts->nonblock)
 			ret = -EAGAIN;
 		if (ret || ch->shutdown) {
@@ -1303,6 +1810,8 @@ int mpmc_chan_peek(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	struct mpmc_msg **got;
 	int i, ret;
 
+	if (mpmc_chan_ring(ch))
+		return -EINVAL;
 	got = kmalloc_array(n, sizeof(*got), GFP_KERNEL);
 	if (!got)
 		return -ENOMEM;
@@ -1347,6 +1856,8 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 			    how & MPMC_SHUT_RD ? ch->nr_msgs : 0);
 	if (how & MPMC_SHUT_RD)
 		mpmc_unlink_all(ch, discard);
+	if (ch->ring)
+		mpmc_ring_shutdown(ch->ring, how);
 	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_SEND], link)
 		mpmc_waiter_complete(ch, MPMC_SEND, w, NULL, -EPIPE);
 	/*
@@ -1355,7 +1866,7 @@ static void mpmc_shutdown_locked(struct mpmc_chan *ch, unsigned int how,
 	 */
 	list_for_each_entry_safe(w, tmp, &ch->waiters[MPMC_RECV], link)
 		mpmc_waiter_complete(ch, MPMC_RECV, w, NULL,
-				     ch->nr_msgs ? MPMC_RETRY : 0);
+				     ch->nr_msgs || ch->ring ? MPMC_RETRY : 0);
 	ch->wake.events |= MPMC_EV_HUP;
 }
 
@@ -1477,8 +1988,67 @@ static void mpmc_chan_free(struct mpmc_chan *ch)
 	mpmc_unlink_all(ch, &msgs);
 	spin_unlock(&ch->lock);
 	mpmc_msg_free_list(&ch->pool, &msgs);
+	mpmc_ring_destroy(ch->ring);
 	mpmc_pool_destroy(&ch->pool);
 	kfree(ch);
+}
+
+/**
+ * mpmc_chan_get - take a reference on @ch that is not a file's
+ * @ch: the channel (a reaper of its ring holds one)
+ */
+void mpmc_chan_get(struct mpmc_chan *ch)
+{
+	refcount_inc(&ch->ref);
+}
+
+/**
+ * mpmc_chan_put - drop a reference taken by mpmc_chan_get()
+ * @ch: the channel; freed with the last reference
+ */
+void mpmc_chan_put(struct mpmc_chan *ch)
+{
+	if (refcount_dec_and_test(&ch->ref))
+		mpmc_chan_free(ch);
+}
+
+/**
+ * mpmc_chan_msg_alloc - a message buffer of @ch's pool, for @len bytes
+ * @ch:  the channel
+ * @len: payload bytes
+ *
+ * Return: the buffer (may sleep), or NULL.
+ */
+struct mpmc_msg *mpmc_chan_msg_alloc(struct mpmc_chan *ch, u32 len)
+{
+	struct mpmc_msg *msg = mpmc_msg_alloc(&ch->pool, len, false);
+
+	if (msg)
+		msg->len = len;
+	return msg;
+}
+
+/**
+ * mpmc_chan_msg_free - give back a buffer of mpmc_chan_msg_alloc()
+ * @ch:  the channel
+ * @msg: the buffer
+ */
+void mpmc_chan_msg_free(struct mpmc_chan *ch, struct mpmc_msg *msg)
+{
+	mpmc_msg_free(&ch->pool, msg);
+}
+
+/**
+ * mpmc_chan_ring - the ring of @ch in ring mode
+ * @ch: the channel
+ *
+ * Return: the ring, or NULL if @ch is not in ring mode. Once set, the ring
+ * stays until the channel is freed.
+ */
+struct mpmc_ring *mpmc_chan_ring(const struct mpmc_chan *ch)
+{
+	/* Pairs with mpmc_ring_config(): the ring is initialized. */
+	return smp_load_acquire(&ch->ring);
 }
 
 /**
@@ -1529,6 +2099,12 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 		return -EINVAL;
 	if (!cfg->capacity && cfg->flags & MPMC_CONFIG_OVERWRITE)
 		return -EINVAL;
+	if (cfg->flags & MPMC_CONFIG_RING &&
+	    (!is_power_of_2(cfg->capacity) ||
+	     cfg->flags & MPMC_CONFIG_OVERWRITE ||
+	     mpmc_ring_bytes(cfg->capacity, cfg->max_msg_size) >
+	     mpmc_param(&mpmc_max_ring_bytes)))
+		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
 			return -EINVAL;
@@ -1541,6 +2117,51 @@ static int mpmc_config_check(const struct mpmc_config *cfg)
 	    mpmc_param(&mpmc_max_channel_bytes))
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * Ring mode: turned on once, while nothing is queued, taken or waiting;
+ * from then on the geometry is the ring's and cannot change. Only
+ * MPMC_CONFIG_THROUGHPUT may still be toggled (a ring always barges).
+ */
+static int mpmc_ring_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
+{
+	struct mpmc_ring *r = NULL;
+	int ret = 0;
+
+	if (!mpmc_chan_ring(ch)) {
+		r = mpmc_ring_create(ch, cfg->capacity, cfg->max_msg_size);
+		if (!r)
+			return -ENOMEM;
+	}
+	spin_lock(&ch->lock);
+	if (ch->ring) {
+		if (!(cfg->flags & MPMC_CONFIG_RING) ||
+		    cfg->capacity != ch->capacity ||
+		    cfg->max_msg_size != ch->max_msg_size)
+			ret = -EBUSY;
+		else
+			WRITE_ONCE(ch->flags, cfg->flags);
+	} else if (ch->nr_msgs || atomic_read(&ch->nr_taken) ||
+		   ch->nr_waiters[MPMC_SEND] || ch->nr_waiters[MPMC_RECV]) {
+		ret = -EBUSY;
+	} else {
+		WRITE_ONCE(ch->capacity, cfg->capacity);
+		WRITE_ONCE(ch->max_msg_size, cfg->max_msg_size);
+		WRITE_ONCE(ch->flags, cfg->flags);
+		if (ch->shutdown)
+			mpmc_ring_shutdown(r, ch->shutdown);
+		if (READ_ONCE(ch->fasync)) {
+			mpmc_ring_arm(r, true);
+			mpmc_ring_arm(r, false);
+		}
+		/* Pairs with mpmc_chan_ring(). */
+		smp_store_release(&ch->ring, r);
+		r = NULL;
+	}
+	mpmc_unlock(ch);
+	mpmc_ring_destroy(r);
+	return ret;
 }
 
 /**
@@ -1563,6 +2184,8 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	ret = mpmc_config_check(cfg);
 	if (ret)
 		return ret;
+	if (cfg->flags & MPMC_CONFIG_RING || mpmc_chan_ring(ch))
+		return mpmc_ring_config(ch, cfg);
 
 	spin_lock(&ch->lock);
 	/*
@@ -1594,6 +2217,23 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
 	return ret;
 }
 
+/*
+ * A ring channel's traffic is counted by the ring's positions: what the
+ * kernel saw is only part of it. The front queue holds messages that left
+ * the ring but were not delivered.
+ */
+static void mpmc_ring_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
+{
+	u64 sent, received;
+	u32 queued;
+
+	mpmc_ring_counts(ch->ring, &sent, &received, &queued);
+	st->total_sent = sent;
+	st->total_received = received > st->queued_msgs ?
+			     received - st->queued_msgs : 0;
+	st->queued_msgs += queued;
+}
+
 /**
  * mpmc_chan_get_stats - take a consistent snapshot of @ch
  * @ch: the channel
@@ -1616,6 +2256,8 @@ void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 	st->total_received = ch->total_received;
 	st->total_dropped = ch->total_dropped;
 	mpmc_unlock(ch);
+	if (mpmc_chan_ring(ch))
+		mpmc_ring_stats(ch, st);
 }
 
 /**
@@ -1657,8 +2299,53 @@ u32 mpmc_chan_next_len(struct mpmc_chan *ch)
 	spin_lock(&ch->lock);
 	msg = mpmc_next(ch);
 	len = msg ? msg->len : 0;
+	if (!msg && ch->ring && mpmc_ring_pop(ch->ring, NULL, 0, &len) !=
+	    -EMSGSIZE)
+		len = 0;
 	mpmc_unlock(ch);
 	return len;
+}
+
+/*
+ * Ready in direction @dir of a ring channel, arming the pollers' bit
+ * first if not: a ring peer that changes the ring after our look sees
+ * the bit and rings (the pattern of mpmc_ring_block()).
+ */
+static bool mpmc_ring_poll_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
+{
+	if (mpmc_ring_ready(ch, dir))
+		return true;
+	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	smp_mb();
+	return mpmc_ring_ready(ch, dir);
+}
+
+/* mpmc_chan_poll() of a ring channel: the answers of the same calls. */
+static __poll_t mpmc_ring_poll(struct mpmc_chan *ch, unsigned int roles)
+{
+	__poll_t mask = 0;
+	bool broken;
+
+	spin_lock(&ch->lock);
+	broken = mpmc_ring_broken(ch->ring);
+	if (roles & MPMC_ROLE_RECV) {
+		if (mpmc_ring_poll_dir(ch, MPMC_RECV))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (ch->shutdown && !ch->nr_msgs &&
+		    (ch->shutdown & MPMC_SHUT_RD ||
+		     mpmc_ring_drained(ch->ring)))
+			mask |= EPOLLHUP;
+	}
+	if (roles & MPMC_ROLE_SEND) {
+		if (mpmc_ring_poll_dir(ch, MPMC_SEND))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		if (ch->shutdown)
+			mask |= EPOLLERR;
+	}
+	if (broken)
+		mask |= EPOLLERR;
+	mpmc_unlock(ch);
+	return mask;
 }
 
 /**
@@ -1708,6 +2395,8 @@ __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 	if (roles & MPMC_ROLE_SEND)
 		poll_wait(file, &ch->pollers[MPMC_SEND], wait);
 
+	if (mpmc_chan_ring(ch))
+		return mpmc_ring_poll(ch, roles);
 	spin_lock(&ch->lock);
 	if (roles & MPMC_ROLE_RECV) {
 		if (mpmc_next(ch) || ch->shutdown)

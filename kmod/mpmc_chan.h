@@ -20,8 +20,11 @@
 
 #include "mpmc_msg.h"
 
+struct mpmc_ring;
+
 /* The mpmc_config.flags this module implements. */
-#define MPMC_CONFIG_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT)
+#define MPMC_CONFIG_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT | \
+				 MPMC_CONFIG_RING)
 
 /* The two directions, indexing every per-direction field of a channel. */
 enum mpmc_dir {
@@ -68,6 +71,10 @@ struct mpmc_wake {
  * @max_msg_size:  configured largest message
  * @shutdown:      MPMC_SHUT_* bits in effect
  * @flags:         MPMC_CONFIG_* bits in effect
+ * @ring:          the ring of a channel in ring mode (mpmc_ring.c), set
+ *                 once while the channel is empty and idle, never changed
+ *                 again; @msgs is then its front queue (messages older
+ *                 than anything in the ring)
  * @files:         open files holding the role of each direction
  * @waiters:       callers asleep in each direction, in arrival order:
  *                 receivers waiting for a message, senders for room
@@ -116,6 +123,7 @@ struct mpmc_chan {
 	u32 max_msg_size;
 	u32 shutdown;
 	u32 flags;
+	struct mpmc_ring *ring;
 	u32 files[MPMC_NR_DIRS];
 	struct list_head waiters[MPMC_NR_DIRS];
 	u32 nr_waiters[MPMC_NR_DIRS];
@@ -167,6 +175,13 @@ void mpmc_chan_get_stats(struct mpmc_chan *ch, struct mpmc_stats *st);
 u64 mpmc_chan_id(const struct mpmc_chan *ch);
 int mpmc_chan_fasync(struct mpmc_chan *ch, int fd, struct file *file, int on);
 u32 mpmc_chan_next_len(struct mpmc_chan *ch);
+struct mpmc_ring *mpmc_chan_ring(const struct mpmc_chan *ch);
+void mpmc_chan_ring_wake(struct mpmc_chan *ch, unsigned int roles);
+void mpmc_chan_ring_put_back(struct mpmc_chan *ch, struct mpmc_msg *msg);
+struct mpmc_msg *mpmc_chan_msg_alloc(struct mpmc_chan *ch, u32 len);
+void mpmc_chan_msg_free(struct mpmc_chan *ch, struct mpmc_msg *msg);
+void mpmc_chan_get(struct mpmc_chan *ch);
+void mpmc_chan_put(struct mpmc_chan *ch);
 __poll_t mpmc_chan_poll(struct mpmc_chan *ch, struct file *file,
 			poll_table *wait, unsigned int roles);
 

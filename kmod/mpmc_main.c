@@ -27,6 +27,7 @@
 #include <linux/uio.h>
 
 #include "mpmc_chan.h"
+#include "mpmc_ring.h"
 
 static const struct file_operations mpmc_fops;
 
@@ -98,6 +99,44 @@ static __poll_t mpmc_poll(struct file *file, poll_table *wait)
 {
 	return mpmc_chan_poll(file->private_data, file, wait,
 			      mpmc_file_roles(file));
+}
+
+/* Ring mode: a mapping can send and receive, so it needs both roles. */
+static int mpmc_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct mpmc_ring *r = mpmc_chan_ring(file->private_data);
+
+	if (!r)
+		return -ENODEV;
+	if (mpmc_file_roles(file) != (MPMC_ROLE_SEND | MPMC_ROLE_RECV))
+		return -EACCES;
+	return mpmc_ring_mmap(r, vma);
+}
+
+static long mpmc_ioctl_ring_info(struct file *file, void __user *arg)
+{
+	struct mpmc_ring *r = mpmc_chan_ring(file->private_data);
+	struct mpmc_ring_info info;
+	long ret;
+
+	if (!r)
+		return -ENODEV;
+	if (copy_from_user(&info, arg, sizeof(info)))
+		return -EFAULT;
+	ret = mpmc_ring_info(r, file, &info);
+	if (ret)
+		return ret;
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long mpmc_ioctl_ring_wake(struct mpmc_chan *ch, unsigned long arg)
+{
+	if (!mpmc_chan_ring(ch))
+		return -ENODEV;
+	if (!arg || arg & ~(unsigned long)(MPMC_ROLE_SEND | MPMC_ROLE_RECV))
+		return -EINVAL;
+	mpmc_chan_ring_wake(ch, arg);
+	return 0;
 }
 
 static int mpmc_fasync(int fd, struct file *file, int on)
@@ -261,13 +300,18 @@ static int mpmc_vec_read(struct mpmc_msgvec *vec,
 	return 0;
 }
 
-/* Send entries have a length and a priority in range. */
-static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
+/*
+ * Send entries have a length and a priority in range (a ring channel has
+ * only priority 0).
+ */
+static int mpmc_send_vec_check(struct mpmc_chan *ch,
+			       const struct mpmc_msgvec *vec, unsigned int n)
 {
+	u32 nr_prio = mpmc_chan_ring(ch) ? 1 : MPMC_PRIO_MAX;
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		if (!vec[i].len || vec[i].prio >= MPMC_PRIO_MAX)
+		if (!vec[i].len || vec[i].prio >= nr_prio)
 			return -EINVAL;
 	return 0;
 }
@@ -278,7 +322,8 @@ static int mpmc_send_vec_check(const struct mpmc_msgvec *vec, unsigned int n)
  * through once to check it. Each chunk is checked again when it is read
  * to move, so entries changed meanwhile end the batch there.
  */
-static int mpmc_batch_check(const struct mpmc_msgvec __user *uvec,
+static int mpmc_batch_check(struct mpmc_chan *ch,
+			    const struct mpmc_msgvec __user *uvec,
 			    unsigned int count, struct mpmc_msgvec *vec,
 			    fmode_t mode)
 {
@@ -289,7 +334,7 @@ static int mpmc_batch_check(const struct mpmc_msgvec __user *uvec,
 		n = min_t(unsigned int, count - done, MPMC_BATCH_CHUNK);
 		ret = mpmc_vec_read(vec, uvec + done, n);
 		if (!ret && mode == FMODE_WRITE)
-			ret = mpmc_send_vec_check(vec, n);
+			ret = mpmc_send_vec_check(ch, vec, n);
 		if (ret)
 			return ret;
 	}
@@ -304,7 +349,7 @@ static int mpmc_send_chunk(struct mpmc_chan *ch, struct mpmc_msgvec *vec,
 	int ret = mpmc_vec_read(vec, uvec, n);
 
 	if (!ret)
-		ret = mpmc_send_vec_check(vec, n);
+		ret = mpmc_send_vec_check(ch, vec, n);
 	if (!ret)
 		ret = mpmc_chan_send_batch(ch, vec, n, opts);
 	return ret;
@@ -367,7 +412,7 @@ static long mpmc_ioctl_batch(struct file *file, void __user *arg,
 		return mpmc_ioctl_peek(file, arg, &b, &opts);
 	uvec = u64_to_user_ptr(b.vec);
 	if (b.count > MPMC_BATCH_CHUNK) {
-		ret = mpmc_batch_check(uvec, b.count, vec, mode);
+		ret = mpmc_batch_check(ch, uvec, b.count, vec, mode);
 		if (ret)
 			return ret;
 	}
@@ -406,6 +451,10 @@ static long mpmc_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return mpmc_ioctl_batch(file, argp, FMODE_WRITE);
 	case MPMC_IOC_RECV:
 		return mpmc_ioctl_batch(file, argp, FMODE_READ);
+	case MPMC_IOC_RING_INFO:
+		return mpmc_ioctl_ring_info(file, argp);
+	case MPMC_IOC_RING_WAKE:
+		return mpmc_ioctl_ring_wake(ch, arg);
 	default:
 		return -ENOTTY;
 	}
@@ -435,6 +484,8 @@ static void mpmc_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "total_sent:\t%llu\n", st.total_sent);
 	seq_printf(m, "total_received:\t%llu\n", st.total_received);
 	seq_printf(m, "total_dropped:\t%llu\n", st.total_dropped);
+	if (mpmc_chan_ring(ch))
+		mpmc_ring_show_fdinfo(mpmc_chan_ring(ch), m);
 }
 #endif
 
@@ -446,6 +497,7 @@ static const struct file_operations mpmc_fops = {
 	.write_iter	= mpmc_write_iter,
 	.poll		= mpmc_poll,
 	.fasync		= mpmc_fasync,
+	.mmap		= mpmc_mmap,
 	.unlocked_ioctl	= mpmc_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 #ifdef CONFIG_PROC_FS
@@ -466,15 +518,24 @@ static int __init mpmc_init(void)
 
 	if (ret)
 		return ret;
+	ret = mpmc_ring_init();
+	if (ret)
+		goto out_msg;
 	ret = misc_register(&mpmc_misc);
 	if (ret)
-		mpmc_msg_exit();
+		goto out_ring;
+	return 0;
+out_ring:
+	mpmc_ring_exit();
+out_msg:
+	mpmc_msg_exit();
 	return ret;
 }
 
 static void __exit mpmc_exit(void)
 {
 	misc_deregister(&mpmc_misc);
+	mpmc_ring_exit();
 	mpmc_msg_exit();
 }
 
