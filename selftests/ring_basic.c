@@ -155,26 +155,47 @@ TEST(config_ebusy)
 	close(fd);
 }
 
-TEST(config_frozen_by_mmap)
+/* Before the first mmap the geometry may change and RING may go. */
+TEST(config_before_mmap)
 {
 	struct mpmc_config cfg;
 	void *ctrl;
 	int fd = mpmc_test_open(O_RDWR);
 
 	ASSERT_LE(0, fd);
-	/* Before the first mmap the geometry may change and RING may go. */
 	ASSERT_EQ(0, ring_set(fd, 8, MSG, MPMC_CONFIG_RING));
 	EXPECT_EQ(0, ring_set(fd, 16, MSG, MPMC_CONFIG_RING));
 	EXPECT_EQ(0, ring_set(fd, 16, 2 * MSG, MPMC_CONFIG_RING));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(16, cfg.capacity);
+	EXPECT_EQ(2 * MSG, cfg.max_msg_size);
 	EXPECT_EQ(0, ring_set(fd, 16, 2 * MSG, 0));
 	EXPECT_EQ(MAP_FAILED, map_ctrl(fd));
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(0, ring_set(fd, 3, MSG, 0));	/* a plain channel again */
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_GET_CONFIG, &cfg));
+	EXPECT_EQ(3, cfg.capacity);
+	EXPECT_EQ(0, cfg.flags);
+	/* Ring mode again, with the geometry of the last SET_CONFIG. */
 	ASSERT_EQ(0, ring_set(fd, 4, MSG, MPMC_CONFIG_RING));
 	ctrl = map_ctrl(fd);
 	ASSERT_NE(MAP_FAILED, ctrl) TH_LOG("mmap: %s", strerror(errno));
 	EXPECT_EQ(4, ((struct mpmc_ring_ctrl *)ctrl)->nr_slots);
 	EXPECT_EQ(MSG, ((struct mpmc_ring_ctrl *)ctrl)->max_msg_size);
+	EXPECT_EQ(0, munmap(ctrl, ring_page()));
+	close(fd);
+}
+
+TEST(config_frozen_by_mmap)
+{
+	struct mpmc_config cfg;
+	char buf[64];
+	void *ctrl;
+	int fd = ring_open(4, MSG, 0);
+
+	ASSERT_LE(0, fd);
+	ctrl = map_ctrl(fd);
+	ASSERT_NE(MAP_FAILED, ctrl) TH_LOG("mmap: %s", strerror(errno));
 	/* Frozen: no capacity, max_msg_size change, RING stays. */
 	EXPECT_ERRNO(EBUSY, ring_set(fd, 8, MSG, MPMC_CONFIG_RING));
 	EXPECT_ERRNO(EBUSY, ring_set(fd, 4, 2 * MSG, MPMC_CONFIG_RING));
@@ -197,11 +218,7 @@ TEST(config_frozen_by_mmap)
 	EXPECT_EQ(MPMC_CONFIG_RING, cfg.flags);
 	/* And the ring still works. */
 	ASSERT_EQ(0, write_str(fd, "still"));
-	{
-		char buf[64];
-
-		CHECK_READ_STR(fd, buf, "still");
-	}
+	CHECK_READ_STR(fd, buf, "still");
 	close(fd);
 }
 

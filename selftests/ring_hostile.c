@@ -259,11 +259,13 @@ TEST(forged_values)
 		struct rmap m;
 		long long t0;
 		ssize_t n;
-		int fd, k;
+		int fd, blk, k;
 		short ev;
 
 		fd = ring_open(SLOTS, MSG, O_NONBLOCK);
 		ASSERT_LE(0, fd);
+		blk = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
+		ASSERT_LE(0, blk);
 		ASSERT_EQ(0, rmap_open(&m, fd));
 		ASSERT_EQ(0, write_str(fd, "m0"));
 		ASSERT_EQ(0, write_str(fd, "m1"));
@@ -283,10 +285,10 @@ TEST(forged_values)
 				TH_LOG("%s: write %zd %s", f->name, n,
 				       n < 0 ? strerror(errno) : "");
 		}
-		/* Batches with a timeout come back, blocking or not. */
+		/* Batches with a timeout on a blocking file come back. */
 		t0 = now_ms();
 		v = (struct mpmc_msgvec){ .buf = (uintptr_t)buf, .len = MSG };
-		n = batch_of_one(fd, MPMC_IOC_RECV, &v, 0, 50000000LL);
+		n = batch_of_one(blk, MPMC_IOC_RECV, &v, 0, 50000000LL);
 		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: batch recv hangs", f->name);
 		EXPECT_TRUE(n == 1 || errno == ETIMEDOUT || errno == EIO ||
 			    errno == EMSGSIZE)
@@ -294,7 +296,7 @@ TEST(forged_values)
 			       n < 0 ? strerror(errno) : "");
 		t0 = now_ms();
 		v = (struct mpmc_msgvec){ .buf = (uintptr_t)"b", .len = 1 };
-		n = batch_of_one(fd, MPMC_IOC_SEND, &v, 0, 50000000LL);
+		n = batch_of_one(blk, MPMC_IOC_SEND, &v, 0, 50000000LL);
 		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: batch send hangs", f->name);
 		EXPECT_TRUE(n == 1 || errno == ETIMEDOUT || errno == EIO)
 			TH_LOG("%s: batch send %zd %s", f->name, n,
@@ -315,6 +317,7 @@ TEST(forged_values)
 		}
 		EXPECT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RDWR));
 		EXPECT_EQ(0, rmap_close(&m));
+		EXPECT_EQ(0, close(blk));
 		EXPECT_EQ(0, close(fd));
 	}
 }
@@ -339,12 +342,13 @@ enum res { RS_OK, RS_EAGAIN, RS_EIO, RS_EMSGSIZE, RS_EINTR, RS_ETIMEDOUT, RS_OTH
 
 /* Shared between the test process and its children. */
 struct shared {
-	atomic_int stop;	/* users and B: finish */
+	atomic_int stop;	/* users: finish */
 	atomic_int nwhy;
 	char why[NWHY][200];
 	atomic_long res[NOPK][NRES];
 	atomic_long b_sent, b_received;
 	atomic_int b_done;
+	atomic_int b_stop;	/* B: finish */
 	atomic_long scribbles;
 };
 
@@ -475,7 +479,7 @@ static void scribble(struct rmap *m, uint32_t *rnd, bool plausible)
 	}
 }
 
-static void hostile(int fd, uint32_t seed, bool plausible)
+static void hostile(int fd, uint32_t seed, bool plausible, int pause_us)
 {
 	struct rmap m;
 	uint32_t rnd = seed ? seed : 1;
@@ -488,10 +492,11 @@ static void hostile(int fd, uint32_t seed, bool plausible)
 	}
 	for (i = 0;; i++) {
 		scribble(&m, &rnd, plausible);
-		if (!(i & 15)) {
-			atomic_store(&sh->scribbles, i);
+		atomic_fetch_add(&sh->scribbles, 1);
+		if (pause_us)
+			usleep(pause_us);
+		else if (!(i & 15))
 			usleep(50);
-		}
 	}
 }
 
@@ -678,7 +683,7 @@ static void b_producer(int fd)
 	}
 	for (seq = 0;; seq++) {
 		b.seq = seq;
-		b.end = atomic_load(&sh->stop);
+		b.end = atomic_load(&sh->b_stop);
 		b.check = seq * 2654435761u;
 		memset(b.pad, seq, sizeof(b.pad));
 		if (!(seq & 1) && rt_send(&m, &b, sizeof(b)) == sizeof(b)) {
@@ -751,20 +756,26 @@ static bool reap_within(pid_t pid, int ms, int *status)
 }
 
 FIXTURE(hostile) {
-	int a, b;
+	int b;
 };
 
 FIXTURE_VARIANT(hostile) {
 	bool plausible;
-	int run_ms;
+	int pause_us;		/* the hostile child's pause per write */
+	int rounds, round_ms;
 };
 
 FIXTURE_VARIANT_ADD(hostile, random) {
-	.plausible = false, .run_ms = 4000,
+	.plausible = false, .pause_us = 0, .rounds = 8, .round_ms = 500,
 };
 
 FIXTURE_VARIANT_ADD(hostile, plausible) {
-	.plausible = true, .run_ms = 4000,
+	.plausible = true, .pause_us = 0, .rounds = 8, .round_ms = 500,
+};
+
+/* Slow: the users get real traffic through between two writes. */
+FIXTURE_VARIANT_ADD(hostile, slow) {
+	.plausible = true, .pause_us = 3000, .rounds = 8, .round_ms = 500,
 };
 
 FIXTURE_SETUP(hostile)
@@ -772,8 +783,6 @@ FIXTURE_SETUP(hostile)
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, sh);
-	self->a = ring_open(SLOTS, MSG, 0);
-	ASSERT_LE(0, self->a);
 	self->b = ring_open(SLOTS, MSG, 0);
 	ASSERT_LE(0, self->b);
 }
@@ -783,39 +792,38 @@ FIXTURE_TEARDOWN(hostile)
 	munmap(sh, sizeof(*sh));
 }
 
-TEST_F_TIMEOUT(hostile, channels, 120)
+/*
+ * One round on a fresh channel A: the users and the hostile child for
+ * @ms, then the hostile child killed and the users told to stop. Checks
+ * that everything ends in time and that A answers as it must afterwards.
+ * Returns whether A ended up BROKEN.
+ */
+static bool round_a(struct __test_metadata *_metadata, uint32_t seed,
+		    bool plausible, int pause_us, int ms)
 {
-	pid_t users[NUSERS], hpid, bp, bc;
-	const char *env = getenv("RING_HOSTILE_SEED");
-	uint32_t seed = env ? strtoul(env, NULL, 0) : (uint32_t)now_ms() ^ getpid();
-	struct rmap m;
+	pid_t users[NUSERS], hpid;
 	struct mpmc_stats st;
-	int i, k, r, status;
+	struct rmap m;
+	int a, i, r, status;
 	bool broken;
 
-	TH_LOG("seed %u (RING_HOSTILE_SEED=%u to repeat)", seed, seed);
-	ASSERT_EQ(0, rmap_open(&m, self->a));
-	bp = fork();
-	if (bp == 0)
-		b_producer(self->b);
-	bc = fork();
-	if (bc == 0)
-		b_consumer(self->b);
+	a = ring_open(SLOTS, MSG, 0);
+	ASSERT_LE(0, a) TH_LOG("ring_open: %s", strerror(errno));
+	ASSERT_EQ(0, rmap_open(&m, a));
+	atomic_store(&sh->stop, 0);
 	for (i = 0; i < NUSERS; i++) {
 		users[i] = fork();
 		if (users[i] == 0)
-			user(self->a, i, seed);
+			user(a, i, seed);
 		ASSERT_LT(0, users[i]);
 	}
 	hpid = fork();
 	if (hpid == 0)
-		hostile(self->a, seed, variant->plausible);
+		hostile(a, seed, plausible, pause_us);
 	ASSERT_LT(0, hpid);
-	ASSERT_LT(0, bp);
-	ASSERT_LT(0, bc);
-	usleep(variant->run_ms * 1000);
+	usleep(ms * 1000);
 
-	/* The hostile child first, then the users, then B. */
+	/* The hostile child first, then the users. */
 	ASSERT_EQ(0, kill(hpid, SIGKILL));
 	EXPECT_TRUE(reap_within(hpid, WAIT_MS, &status))
 		TH_LOG("the hostile child does not die");
@@ -831,6 +839,58 @@ TEST_F_TIMEOUT(hostile, channels, 120)
 		EXPECT_TRUE(reap_within(users[i], WAIT_MS, &status))
 			TH_LOG("user %d survives SIGKILL", i);
 	}
+
+	/* A afterwards: the calls still come back; BROKEN is thorough. */
+	broken = ld32(&m.ctrl->flags) & MPMC_RING_F_BROKEN;
+	EXPECT_EQ(0, ioctl(a, MPMC_IOC_GET_STATS, &st));
+	if (broken) {
+		char buf[MSG];
+
+		EXPECT_ERRNO(EIO, read(a, buf, sizeof(buf)));
+		EXPECT_ERRNO(EIO, write(a, "x", 1));
+		EXPECT_NE(0, revents(a, POLLIN) & POLLERR);
+	} else {
+		struct mpmc_msgvec v;
+		char buf[MSG];
+		long long t0 = now_ms();
+
+		v = (struct mpmc_msgvec){ .buf = (uintptr_t)buf, .len = MSG };
+		r = batch_of_one(a, MPMC_IOC_RECV, &v, 0, 0);
+		EXPECT_TRUE(r == 1 || errno == EAGAIN || errno == EIO)
+			TH_LOG("recv: %d %s", r, strerror(errno));
+		v = (struct mpmc_msgvec){ .buf = (uintptr_t)"z", .len = 1 };
+		r = batch_of_one(a, MPMC_IOC_SEND, &v, 0, 0);
+		EXPECT_TRUE(r == 1 || errno == EAGAIN || errno == EIO)
+			TH_LOG("send: %d %s", r, strerror(errno));
+		EXPECT_TRUE(QUICK(t0));
+	}
+	EXPECT_EQ(0, rmap_close(&m));
+	EXPECT_EQ(0, close(a));
+	return broken;
+}
+
+TEST_F_TIMEOUT(hostile, channels, 150)
+{
+	const char *env = getenv("RING_HOSTILE_SEED");
+	uint32_t seed = env ? strtoul(env, NULL, 0) : (uint32_t)now_ms() ^ getpid();
+	int i, k, r, status, nbroken = 0;
+	pid_t bp, bc;
+
+	TH_LOG("seed %u (RING_HOSTILE_SEED=%u to repeat)", seed, seed);
+	bp = fork();
+	if (bp == 0)
+		b_producer(self->b);
+	ASSERT_LT(0, bp);
+	bc = fork();
+	if (bc == 0)
+		b_consumer(self->b);
+	ASSERT_LT(0, bc);
+	for (i = 0; i < variant->rounds && !atomic_load(&sh->nwhy); i++)
+		nbroken += round_a(_metadata, seed + i, variant->plausible,
+				   variant->pause_us, variant->round_ms);
+
+	/* B: told to end, it ends, exact. */
+	atomic_store(&sh->b_stop, 1);
 	EXPECT_TRUE(reap_within(bp, 2 * WAIT_MS, &status))
 		TH_LOG("B producer hung");
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
@@ -846,8 +906,9 @@ TEST_F_TIMEOUT(hostile, channels, 120)
 	EXPECT_EQ(1, atomic_load(&sh->b_done));
 	EXPECT_EQ(atomic_load(&sh->b_sent), atomic_load(&sh->b_received));
 	EXPECT_LT(100, atomic_load(&sh->b_received));
-	TH_LOG("B: %ld messages exact; %ld scribbles on A",
-	       atomic_load(&sh->b_received), atomic_load(&sh->scribbles));
+	TH_LOG("B: %ld messages exact; %ld scribbles on A; A broken in %d of %d rounds",
+	       atomic_load(&sh->b_received), atomic_load(&sh->scribbles),
+	       nbroken, variant->rounds);
 	for (k = 0; k < NOPK; k++) {
 		char line[200];
 		int off = 0;
@@ -858,35 +919,6 @@ TEST_F_TIMEOUT(hostile, channels, 120)
 		TH_LOG("A %-13s ok/EAGAIN/EIO/EMSGSIZE/EINTR/ETIMEDOUT/other:%s",
 		       opk_name[k], line);
 	}
-
-	/* A afterwards: the calls still come back; BROKEN is thorough. */
-	broken = ld32(&m.ctrl->flags) & MPMC_RING_F_BROKEN;
-	TH_LOG("A is %sbroken, flags %#x", broken ? "" : "not ",
-	       ld32(&m.ctrl->flags));
-	EXPECT_EQ(0, ioctl(self->a, MPMC_IOC_GET_STATS, &st));
-	if (broken) {
-		char buf[MSG];
-
-		EXPECT_ERRNO(EIO, read(self->a, buf, sizeof(buf)));
-		EXPECT_ERRNO(EIO, write(self->a, "x", 1));
-		EXPECT_NE(0, revents(self->a, POLLIN) & POLLERR);
-	} else {
-		struct mpmc_msgvec v;
-		char buf[MSG];
-		long long t0 = now_ms();
-
-		v = (struct mpmc_msgvec){ .buf = (uintptr_t)buf, .len = MSG };
-		r = batch_of_one(self->a, MPMC_IOC_RECV, &v, 0, 0);
-		EXPECT_TRUE(r == 1 || errno == EAGAIN || errno == EIO)
-			TH_LOG("recv: %d %s", r, strerror(errno));
-		v = (struct mpmc_msgvec){ .buf = (uintptr_t)"z", .len = 1 };
-		r = batch_of_one(self->a, MPMC_IOC_SEND, &v, 0, 0);
-		EXPECT_TRUE(r == 1 || errno == EAGAIN || errno == EIO)
-			TH_LOG("send: %d %s", r, strerror(errno));
-		EXPECT_TRUE(QUICK(t0));
-	}
-	EXPECT_EQ(0, rmap_close(&m));
-	EXPECT_EQ(0, close(self->a));
 	EXPECT_EQ(0, close(self->b));
 }
 

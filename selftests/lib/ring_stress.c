@@ -460,11 +460,11 @@ FIXTURE_VARIANT(stress) {
 };
 
 FIXTURE_VARIANT_ADD(stress, cap64) {
-	.capacity = 64, .msgs = 2500,
+	.capacity = 64, .msgs = 5000,
 };
 
 FIXTURE_VARIANT_ADD(stress, cap4) {
-	.capacity = 4, .msgs = 1000,
+	.capacity = 4, .msgs = 2500,
 };
 
 FIXTURE_SETUP(stress)
