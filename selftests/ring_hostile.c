@@ -154,6 +154,38 @@ TEST(sleeper_gets_eio)
 	EXPECT_EQ(0, close(fd));
 }
 
+/*
+ * A message in the kernel's front queue (from a reaped READING claim) is
+ * not received once the ring is BROKEN: EIO for every receive from then on.
+ */
+TEST(broken_with_front_queue)
+{
+	char buf[4096];
+	struct rmap m, m2;
+	long long q;
+	__u32 len;
+	int fd;
+
+	fd = ring_open(4, MSG, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rmap_open(&m, fd));
+	ASSERT_EQ(0, rmap_open(&m2, fd));
+	ASSERT_EQ(0, write_str(fd, "front"));
+	q = rt_claim_recv(&m2, MSG, &len);
+	ASSERT_EQ(0, q);
+	ASSERT_EQ(0, rmap_close(&m2));	/* reaped: to the front queue */
+	ASSERT_LE(1, wait_fdinfo_ge(fd, "ring_reaped", 1, WAIT_MS));
+	EXPECT_EQ(MPMC_RING_F_FRONT, ld32(&m.ctrl->flags));
+	/* An impossible word at enq_pos: the kernel's send finds it. */
+	st64(&r_slot(&m, 1)->word, MPMC_RING_WORD(777, 0, MPMC_RING_FULL));
+	EXPECT_ERRNO(EIO, write(fd, "x", 1));
+	EXPECT_NE(0, ld32(&m.ctrl->flags) & MPMC_RING_F_BROKEN);
+	EXPECT_ERRNO(EIO, read(fd, buf, sizeof(buf)));
+	expect_broken(_metadata, fd, &m);
+	EXPECT_EQ(0, rmap_close(&m));
+	EXPECT_EQ(0, close(fd));
+}
+
 /* A forgery applied to a ring with the messages "m0", "m1" queued. */
 struct forgery {
 	const char *name;
