@@ -649,6 +649,179 @@ TEST(doorbell_wakes_writer)
 	close(fd);
 }
 
+/* Publish @s at enq_pos by hand, without the doorbell. */
+static int publish_quiet(struct rmap *m, const char *str)
+{
+	long long p = rt_claim_send(m);
+	struct mpmc_ring_slot *s;
+
+	if (p < 0)
+		return -1;
+	s = r_slot(m, p);
+	s->len = strlen(str);
+	memcpy(s->data, str, strlen(str));
+	st64(&s->word, MPMC_RING_WORD(p, 0, MPMC_RING_FULL));
+	return 0;
+}
+
+/* Take the head by hand, without the doorbell: its length, or -1. */
+static int take_quiet(struct rmap *m)
+{
+	__u32 len = 0;
+	long long q = rt_claim_recv(m, m->max, &len);
+
+	if (q < 0)
+		return -1;
+	st64(&r_slot(m, q)->word, MPMC_RING_WORD(q + m->nr, 0, MPMC_RING_FREE));
+	return len;
+}
+
+/* One doorbell wakes one blocked reader; the other sleeps on. */
+TEST(doorbell_wakes_one)
+{
+	struct rmap m;
+	struct op rd[2];
+	int fd, done;
+
+	fd = ring_open(4, MSG, 0);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	ASSERT_EQ(0, start_reader(&rd[0], fd, MSG));
+	ASSERT_EQ(0, start_reader(&rd[1], fd, MSG));
+	ASSERT_EQ(0, wait_blocked(fd, true, 2));
+	ASSERT_EQ(0, publish_quiet(&m, "one"));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_RING_WAKE, MPMC_ROLE_RECV));
+	ASSERT_EQ(0, wait_blocked(fd, true, 1));
+	usleep(100000);
+	done = op_done(&rd[0]) + op_done(&rd[1]);
+	EXPECT_EQ(1, done);
+	EXPECT_EQ(1, stats_of(fd).blocked_receivers);
+	ASSERT_EQ(0, publish_quiet(&m, "two"));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_RING_WAKE, MPMC_ROLE_RECV));
+	ASSERT_EQ(0, op_join(&rd[0]));
+	ASSERT_EQ(0, op_join(&rd[1]));
+	EXPECT_EQ(3, rd[0].ret);
+	EXPECT_EQ(3, rd[1].ret);
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
+/*
+ * One doorbell after two ring publishes wakes both blocked readers (the
+ * woken one passes the wakeup on while messages are left): a ring batch
+ * rings once.
+ */
+TEST(doorbell_passes_on_readers)
+{
+	struct rmap m;
+	struct op rd[3];
+	int fd, i;
+
+	fd = ring_open(4, MSG, 0);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, start_reader(&rd[i], fd, MSG));
+	ASSERT_EQ(0, wait_blocked(fd, true, 3));
+	ASSERT_EQ(0, publish_quiet(&m, "m1"));
+	ASSERT_EQ(0, publish_quiet(&m, "m2"));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_RING_WAKE, MPMC_ROLE_RECV));
+	EXPECT_EQ(0, wait_blocked(fd, true, 1))
+		TH_LOG("%u readers still asleep with a message queued",
+		       stats_of(fd).blocked_receivers);
+	EXPECT_EQ(0, stats_of(fd).queued_msgs);
+	ASSERT_EQ(3, write(fd, "end", 3));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, op_join(&rd[i]));
+		EXPECT_LT(0, rd[i].ret);
+	}
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
+/* The same for writers asleep on a full ring and a batch of releases. */
+TEST(doorbell_passes_on_writers)
+{
+	char buf[MSG];
+	struct rmap m;
+	struct op wr[3];
+	int fd, i;
+
+	fd = ring_open(2, MSG, 0);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	ASSERT_EQ(0, write_str(fd, "f1"));
+	ASSERT_EQ(0, write_str(fd, "f2"));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, start_writer(&wr[i], fd, "w"));
+	ASSERT_EQ(0, wait_blocked(fd, false, 3));
+	ASSERT_EQ(2, take_quiet(&m));
+	ASSERT_EQ(2, take_quiet(&m));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_RING_WAKE, MPMC_ROLE_SEND));
+	EXPECT_EQ(0, wait_blocked(fd, false, 1))
+		TH_LOG("%u writers still asleep with room in the ring",
+		       stats_of(fd).blocked_senders);
+	EXPECT_EQ(2, stats_of(fd).queued_msgs);
+	ASSERT_EQ(1, read(fd, buf, sizeof(buf)));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, op_join(&wr[i]));
+		EXPECT_EQ(1, wr[i].ret);
+	}
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
+/* Mapper ids run out at MPMC_RING_OWNER_MAX mappings: ENOSPC; reused. */
+TEST(mapper_ids_run_out)
+{
+	size_t size, n = 0, i;
+	void **maps;
+	long long end;
+	void *p = NULL;
+	struct rmap m;
+	int fd;
+
+	fd = ring_open(1, 16, 0);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);		/* one id in use */
+	size = m.ring_size;
+	maps = calloc(MPMC_RING_OWNER_MAX + 1, sizeof(*maps));
+	ASSERT_NE(NULL, maps);
+	for (i = 0; i < MPMC_RING_OWNER_MAX; i++) {
+		p = map_ring(fd, size);
+		if (p == MAP_FAILED)
+			break;
+		maps[n++] = p;
+	}
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(ENOSPC, errno) TH_LOG("mmap %zu: %s", n, strerror(errno));
+	EXPECT_EQ(MPMC_RING_OWNER_MAX - 1, n);
+	/* One unmapped: its id comes back (after the reap). */
+	ASSERT_LT(0, n);
+	ASSERT_EQ(0, munmap(maps[--n], size));
+	end = now_ms() + WAIT_MS;
+	do {
+		p = map_ring(fd, size);
+	} while (p == MAP_FAILED && errno == ENOSPC && now_ms() < end &&
+		 !usleep(2000));
+	EXPECT_NE(MAP_FAILED, p) TH_LOG("no id after munmap: %s",
+					strerror(errno));
+	if (p != MAP_FAILED)
+		maps[n++] = p;
+	/* Still one channel that works. */
+	ASSERT_EQ(0, write_str(fd, "ids"));
+	{
+		char buf[MSG];
+
+		CHECK_READ_STR(fd, buf, "ids");
+	}
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, munmap(maps[i], size));
+	free(maps);
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
 /* @laps rounds of filling and draining a ring of @cap slots every way. */
 static void laps(struct __test_metadata *_metadata, __u32 cap, int laps)
 {
