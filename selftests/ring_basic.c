@@ -771,9 +771,25 @@ TEST(doorbell_passes_on_writers)
 	close(fd);
 }
 
-/* Mapper ids run out at MPMC_RING_OWNER_MAX mappings: ENOSPC; reused. */
-TEST(mapper_ids_run_out)
+/*
+ * Mapper ids run out at MPMC_RING_OWNER_MAX mappings: ENOSPC; reused.
+ * 16k mappings take long on the debug kernels: a timeout of its own.
+ */
+FIXTURE(ids) {
+	int unused;
+};
+
+FIXTURE_SETUP(ids)
 {
+}
+
+FIXTURE_TEARDOWN(ids)
+{
+}
+
+TEST_F_TIMEOUT(ids, mapper_ids_run_out, 300)
+{
+	long long t0 = now_ms();
 	size_t size, n = 0, i;
 	void **maps;
 	long long end;
@@ -796,6 +812,8 @@ TEST(mapper_ids_run_out)
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(ENOSPC, errno) TH_LOG("mmap %zu: %s", n, strerror(errno));
 	EXPECT_EQ(MPMC_RING_OWNER_MAX - 1, n);
+	TH_LOG("%zu mappings in %lld ms", n, now_ms() - t0);
+	t0 = now_ms();
 	/* One unmapped: its id comes back (after the reap). */
 	ASSERT_LT(0, n);
 	ASSERT_EQ(0, munmap(maps[--n], size));
@@ -815,8 +833,11 @@ TEST(mapper_ids_run_out)
 
 		CHECK_READ_STR(fd, buf, "ids");
 	}
+	TH_LOG("id back %lld ms after the munmap", now_ms() - t0);
+	t0 = now_ms();
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(0, munmap(maps[i], size));
+	TH_LOG("%zu munmaps in %lld ms", n, now_ms() - t0);
 	free(maps);
 	EXPECT_EQ(0, rmap_close(&m));
 	close(fd);

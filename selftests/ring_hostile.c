@@ -186,6 +186,16 @@ TEST(broken_with_front_queue)
 	EXPECT_EQ(0, close(fd));
 }
 
+/* One read() of @fd: a message, EAGAIN or EIO (not a hang: @fd is O_NONBLOCK or has a message). */
+static void n_read_any(struct __test_metadata *_metadata, int fd, char *buf,
+		       size_t size)
+{
+	ssize_t n = read(fd, buf, size);
+
+	EXPECT_TRUE(n > 0 || errno == EAGAIN || errno == EIO)
+		TH_LOG("read: %zd %s", n, n < 0 ? strerror(errno) : "");
+}
+
 /* A forgery applied to a ring with the messages "m0", "m1" queued. */
 struct forgery {
 	const char *name;
@@ -279,79 +289,253 @@ static const struct forgery forgeries[] = {
 /* A call that finished within @t0 + OP_MAX_MS. */
 #define QUICK(t0) (now_ms() - (t0) < OP_MAX_MS)
 
-TEST(forged_values)
+/* A blocking call on a forged ring, in a thread, so that a hang shows. */
+enum bkind { B_RECV_TMO, B_SEND_TMO, B_READ };
+
+struct bcall {
+	pthread_t th;
+	int fd;
+	enum bkind kind;
+	ssize_t ret;
+	int err;
+	atomic_int tid, done;
+	char buf[MSG + 1];
+};
+
+static void on_usr1(int sig)
 {
-	unsigned int i;
+	(void)sig;
+}
 
-	for (i = 0; i < ARRAY_SIZE(forgeries); i++) {
-		const struct forgery *f = &forgeries[i];
-		struct mpmc_msgvec v;
-		struct mpmc_stats st;
-		char buf[MSG + 1];
-		struct rmap m;
-		long long t0;
-		ssize_t n;
-		int fd, blk, k;
-		short ev;
+static void *bcall_fn(void *arg)
+{
+	struct bcall *c = arg;
+	struct mpmc_msgvec v;
 
-		fd = ring_open(SLOTS, MSG, O_NONBLOCK);
-		ASSERT_LE(0, fd);
-		blk = new_ep(fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
-		ASSERT_LE(0, blk);
-		ASSERT_EQ(0, rmap_open(&m, fd));
-		ASSERT_EQ(0, write_str(fd, "m0"));
-		ASSERT_EQ(0, write_str(fd, "m1"));
-		f->apply(&m);
-		for (k = 0; k < 4; k++) {
-			t0 = now_ms();
-			n = read(fd, buf, sizeof(buf));
-			EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: read hangs", f->name);
-			EXPECT_TRUE(n > 0 || errno == EAGAIN || errno == EIO ||
-				    errno == EMSGSIZE)
-				TH_LOG("%s: read %zd %s", f->name, n,
-				       n < 0 ? strerror(errno) : "");
-			t0 = now_ms();
-			n = write(fd, "w", 1);
-			EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: write hangs", f->name);
-			EXPECT_TRUE(n == 1 || errno == EAGAIN || errno == EIO)
-				TH_LOG("%s: write %zd %s", f->name, n,
-				       n < 0 ? strerror(errno) : "");
-		}
-		/* Batches with a timeout on a blocking file come back. */
-		t0 = now_ms();
-		v = (struct mpmc_msgvec){ .buf = (uintptr_t)buf, .len = MSG };
-		n = batch_of_one(blk, MPMC_IOC_RECV, &v, 0, 50000000LL);
-		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: batch recv hangs", f->name);
-		EXPECT_TRUE(n == 1 || errno == ETIMEDOUT || errno == EIO ||
-			    errno == EMSGSIZE)
-			TH_LOG("%s: batch recv %zd %s", f->name, n,
-			       n < 0 ? strerror(errno) : "");
-		t0 = now_ms();
+	atomic_store(&c->tid, gettid());
+	switch (c->kind) {
+	case B_RECV_TMO:
+		v = (struct mpmc_msgvec){ .buf = (uintptr_t)c->buf, .len = MSG };
+		c->ret = batch_of_one(c->fd, MPMC_IOC_RECV, &v, 0, 50000000LL);
+		break;
+	case B_SEND_TMO:
 		v = (struct mpmc_msgvec){ .buf = (uintptr_t)"b", .len = 1 };
-		n = batch_of_one(blk, MPMC_IOC_SEND, &v, 0, 50000000LL);
-		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: batch send hangs", f->name);
-		EXPECT_TRUE(n == 1 || errno == ETIMEDOUT || errno == EIO)
-			TH_LOG("%s: batch send %zd %s", f->name, n,
+		c->ret = batch_of_one(c->fd, MPMC_IOC_SEND, &v, 0, 50000000LL);
+		break;
+	case B_READ:
+		c->ret = read(c->fd, c->buf, sizeof(c->buf));
+		break;
+	}
+	c->err = c->ret < 0 ? errno : 0;
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* Wait up to @ms for @c to return. */
+static bool bcall_wait(struct bcall *c, int ms)
+{
+	long long end = now_ms() + ms;
+
+	while (!atomic_load(&c->done) && now_ms() < end)
+		usleep(1000);
+	return atomic_load(&c->done);
+}
+
+/* How many of 10 looks over 200 ms find thread @tid asleep (state S). */
+static int asleep_count(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	int i, n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	for (i = 0; i < 10; i++) {
+		if (read_file(path, buf, sizeof(buf)) > 0 &&
+		    (p = strrchr(buf, ')')) && p[1] == ' ' && p[2] == 'S')
+			n++;
+		usleep(20000);
+	}
+	return n;
+}
+
+FIXTURE(forged) {
+	int fd, blk;
+	struct rmap m;
+};
+
+FIXTURE_VARIANT(forged) {
+	const struct forgery *f;
+};
+
+#define FORGED(name, i) FIXTURE_VARIANT_ADD(forged, name) { .f = &forgeries[i] }
+FORGED(head_word_far, 0);
+FORGED(head_word_lap_ahead, 1);
+FORGED(head_word_random, 2);
+FORGED(head_reading_bad_owner, 3);
+FORGED(tail_claimed_bad_owner, 4);
+FORGED(enq_far_ahead, 5);
+FORGED(deq_past_enq, 6);
+FORGED(deq_far_ahead, 7);
+FORGED(enq_closed_bit, 8);
+FORGED(deq_closed_bit, 9);
+FORGED(len_fffffffe, 10);
+FORGED(all_ones, 11);
+FORGED(all_zero, 12);
+
+FIXTURE_SETUP(forged)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));	/* no SA_RESTART */
+	self->fd = ring_open(SLOTS, MSG, O_NONBLOCK);
+	ASSERT_LE(0, self->fd);
+	self->blk = new_ep(self->fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
+	ASSERT_LE(0, self->blk);
+	ASSERT_EQ(0, rmap_open(&self->m, self->fd));
+	ASSERT_EQ(0, write_str(self->fd, "m0"));
+	ASSERT_EQ(0, write_str(self->fd, "m1"));
+}
+
+FIXTURE_TEARDOWN(forged)
+{
+}
+
+/*
+ * Non-blocking calls come back at once with a message, EAGAIN, EMSGSIZE
+ * or EIO; blocking calls with a timeout come back in time; a blocking
+ * read() either comes back or sleeps (it does not spin) and a signal
+ * ends it; poll, stats, FIONREAD answer; BROKEN means EIO everywhere;
+ * shutdown, munmap and close work.
+ */
+TEST_F(forged, calls_return)
+{
+	const char *name = variant->f->name;
+	int fd = self->fd, k, asleep;
+	struct mpmc_stats st;
+	struct bcall *c;
+	char buf[MSG + 1];
+	long long t0;
+	ssize_t n;
+	short ev;
+
+	variant->f->apply(&self->m);
+	for (k = 0; k < 4; k++) {
+		t0 = now_ms();
+		n = read(fd, buf, sizeof(buf));
+		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: read hangs", name);
+		EXPECT_TRUE(n > 0 || errno == EAGAIN || errno == EIO ||
+			    errno == EMSGSIZE)
+			TH_LOG("%s: read %zd %s", name, n,
 			       n < 0 ? strerror(errno) : "");
 		t0 = now_ms();
-		ev = revents(fd, POLLIN | POLLOUT);
-		EXPECT_LE(0, ev);
-		EXPECT_EQ(0, ioctl(fd, MPMC_IOC_GET_STATS, &st));
-		k = fionread(fd);
-		EXPECT_TRUE(k >= 0 || errno == EIO)
-			TH_LOG("%s: FIONREAD %s", f->name, strerror(errno));
-		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: poll/stats hang", f->name);
-		if (ld32(&m.ctrl->flags) & MPMC_RING_F_BROKEN) {
-			TH_LOG("%s: BROKEN", f->name);
-			EXPECT_ERRNO(EIO, read(fd, buf, sizeof(buf)));
-			EXPECT_ERRNO(EIO, write(fd, "x", 1));
-			EXPECT_NE(0, revents(fd, POLLIN) & POLLERR);
-		}
-		EXPECT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RDWR));
-		EXPECT_EQ(0, rmap_close(&m));
-		EXPECT_EQ(0, close(blk));
-		EXPECT_EQ(0, close(fd));
+		n = write(fd, "w", 1);
+		EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: write hangs", name);
+		EXPECT_TRUE(n == 1 || errno == EAGAIN || errno == EIO)
+			TH_LOG("%s: write %zd %s", name, n,
+			       n < 0 ? strerror(errno) : "");
 	}
+	/* Batches with a 50 ms timeout on a blocking file. */
+	for (k = B_RECV_TMO; k <= B_SEND_TMO; k++) {
+		c = calloc(1, sizeof(*c));	/* leaked if it hangs */
+		ASSERT_NE(NULL, c);
+		c->fd = self->blk;
+		c->kind = k;
+		ASSERT_EQ(0, pthread_create(&c->th, NULL, bcall_fn, c));
+		ASSERT_TRUE(bcall_wait(c, OP_MAX_MS))
+			TH_LOG("%s: a batch %s with a 50 ms timeout is still in the kernel after %d ms (%d of 10 looks asleep)",
+			       name, k == B_RECV_TMO ? "receive" : "send",
+			       OP_MAX_MS, asleep_count(atomic_load(&c->tid)));
+		pthread_join(c->th, NULL);
+		if (k == B_RECV_TMO) {
+			EXPECT_TRUE(c->ret == 1 || c->err == ETIMEDOUT ||
+				    c->err == EIO || c->err == EMSGSIZE)
+				TH_LOG("%s: batch recv %zd %s", name, c->ret,
+				       strerror(c->err));
+		} else {
+			EXPECT_TRUE(c->ret == 1 || c->err == ETIMEDOUT ||
+				    c->err == EIO)
+				TH_LOG("%s: batch send %zd %s", name, c->ret,
+				       strerror(c->err));
+		}
+		free(c);
+	}
+	/* A blocking read: a message, an error, or asleep until a signal. */
+	c = calloc(1, sizeof(*c));
+	ASSERT_NE(NULL, c);
+	c->fd = self->blk;
+	c->kind = B_READ;
+	ASSERT_EQ(0, pthread_create(&c->th, NULL, bcall_fn, c));
+	if (!bcall_wait(c, 300)) {
+		while (!atomic_load(&c->tid))
+			usleep(1000);
+		asleep = asleep_count(atomic_load(&c->tid));
+		if (!atomic_load(&c->done)) {
+			EXPECT_LE(8, asleep)
+				TH_LOG("%s: a blocking read spins: asleep in %d of 10 looks",
+				       name, asleep);
+		}
+		pthread_kill(c->th, SIGUSR1);
+		ASSERT_TRUE(bcall_wait(c, OP_MAX_MS))
+			TH_LOG("%s: a blocking read ignores a signal", name);
+	}
+	pthread_join(c->th, NULL);
+	EXPECT_TRUE(c->ret > 0 || c->err == EINTR || c->err == EIO ||
+		    c->err == EMSGSIZE)
+		TH_LOG("%s: blocking read %zd %s", name, c->ret,
+		       strerror(c->err));
+	free(c);
+	t0 = now_ms();
+	ev = revents(fd, POLLIN | POLLOUT);
+	EXPECT_LE(0, ev);
+	EXPECT_EQ(0, ioctl(fd, MPMC_IOC_GET_STATS, &st));
+	k = fionread(fd);
+	EXPECT_TRUE(k >= 0 || errno == EIO)
+		TH_LOG("%s: FIONREAD %s", name, strerror(errno));
+	EXPECT_TRUE(QUICK(t0)) TH_LOG("%s: poll/stats hang", name);
+	if (ld32(&self->m.ctrl->flags) & MPMC_RING_F_BROKEN) {
+		TH_LOG("%s: BROKEN", name);
+		EXPECT_ERRNO(EIO, read(fd, buf, sizeof(buf)));
+		EXPECT_ERRNO(EIO, write(fd, "x", 1));
+		EXPECT_NE(0, revents(fd, POLLIN) & POLLERR);
+	}
+	EXPECT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RDWR));
+	EXPECT_EQ(0, rmap_close(&self->m));
+	EXPECT_EQ(0, close(self->blk));
+	EXPECT_EQ(0, close(fd));
+}
+
+/*
+ * Minimal case of a spin: deq_pos with the closed bit that the kernel
+ * never set, after one message was taken. A blocking receive with a
+ * timeout must come back (with ETIMEDOUT or EIO) in time.
+ */
+TEST(deq_closed_bit_timeout)
+{
+	struct bcall *c;
+	char buf[MSG];
+	struct rmap m;
+	int fd;
+
+	fd = ring_open(4, MSG, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rmap_open(&m, fd));
+	ASSERT_EQ(0, write_str(fd, "m0"));
+	st64(r_deq(&m), ld64(r_deq(&m)) | MPMC_RING_CLOSED);
+	n_read_any(_metadata, fd, buf, sizeof(buf));
+	c = calloc(1, sizeof(*c));
+	ASSERT_NE(NULL, c);
+	c->fd = fd;
+	c->kind = B_RECV_TMO;
+	ASSERT_EQ(0, pthread_create(&c->th, NULL, bcall_fn, c));
+	ASSERT_TRUE(bcall_wait(c, OP_MAX_MS))
+		TH_LOG("MPMC_IOC_RECV with a 50 ms timeout still in the kernel after %d ms (%d of 10 looks asleep)",
+		       OP_MAX_MS, asleep_count(atomic_load(&c->tid)));
+	pthread_join(c->th, NULL);
+	EXPECT_TRUE(c->err == ETIMEDOUT || c->err == EIO)
+		TH_LOG("%zd %s", c->ret, strerror(c->err));
+	free(c);
+	EXPECT_EQ(0, rmap_close(&m));
+	EXPECT_EQ(0, close(fd));
 }
 
 /* ---- random ------------------------------------------------------------ */
