@@ -843,6 +843,108 @@ TEST_F_TIMEOUT(ids, mapper_ids_run_out, 300)
 	close(fd);
 }
 
+/* fdinfo's ring lines. */
+TEST(ring_fdinfo)
+{
+	struct rmap m, m2;
+	char buf[MSG];
+	long long d0;
+	int fd;
+
+	fd = ring_open(8, MSG, 0);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	EXPECT_EQ(8, fdinfo_val(fd, "ring_slots", -1));
+	EXPECT_EQ(m.ctrl->slot_size, fdinfo_val(fd, "ring_slot_size", -1));
+	EXPECT_EQ(0, fdinfo_val(fd, "ring_enq_pos", -1));
+	EXPECT_EQ(0, fdinfo_val(fd, "ring_deq_pos", -1));
+	EXPECT_EQ(0, fdinfo_val(fd, "ring_flags", -1));
+	EXPECT_EQ(0, fdinfo_val(fd, "ring_reaped", -1));
+	EXPECT_EQ(1, fdinfo_val(fd, "ring_mappers", -1));
+	RMAP(&m2, fd);
+	EXPECT_EQ(2, fdinfo_val(fd, "ring_mappers", -1));
+	ASSERT_EQ(0, write_str(fd, "one"));
+	ASSERT_EQ(3, rt_send(&m, "two", 3));
+	EXPECT_EQ(2, fdinfo_val(fd, "ring_enq_pos", -1));
+	ASSERT_EQ(3, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(1, fdinfo_val(fd, "ring_deq_pos", -1));
+	d0 = fdinfo_val(fd, "ring_doorbells", -1);
+	EXPECT_LE(0, d0);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_RING_WAKE, MPMC_ROLE_RECV));
+	EXPECT_LT(d0, fdinfo_val(fd, "ring_doorbells", -1));
+	EXPECT_EQ(0, rmap_close(&m2));
+	EXPECT_EQ(1, fdinfo_val(fd, "ring_mappers", -1));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	EXPECT_EQ(MPMC_RING_F_SHUT_WR, fdinfo_val(fd, "ring_flags", -1));
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
+/*
+ * SHUT_WR: the flag and the closed bit in the ring; sends fail with EPIPE
+ * (the fast path is closed: flags); a claim taken before completes and is
+ * received; what was queued is drained, then EOF.
+ */
+TEST(shutdown_wr_ring)
+{
+	struct mpmc_ring_info ri;
+	char buf[MSG];
+	struct rmap m;
+	long long p;
+	int fd;
+
+	fd = ring_open(8, MSG, O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	ASSERT_EQ(0, write_str(fd, "q1"));
+	ASSERT_EQ(2, rt_send(&m, "q2", 2));
+	p = rt_claim_send(&m);
+	ASSERT_EQ(2, p);
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_WR));
+	EXPECT_EQ(MPMC_RING_F_SHUT_WR, ld32(&m.ctrl->flags));
+	EXPECT_EQ(3 | MPMC_RING_CLOSED, ld64(r_enq(&m)));
+	ASSERT_EQ(0, ring_info(fd, m.ring, &ri));
+	EXPECT_EQ(MPMC_RING_F_SHUT_WR, ri.flags);
+	EXPECT_ERRNO(EPIPE, write(fd, "no", 2));
+	EXPECT_EQ(-EAGAIN, rt_send(&m, "no", 2));
+	rt_publish(&m, p, "q3", 2);		/* claimed before: completes */
+	EXPECT_NE(0, revents(fd, POLLIN) & POLLIN);
+	ASSERT_EQ(2, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "q1", 2));
+	ASSERT_EQ(2, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "q2", 2));
+	ASSERT_EQ(2, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "q3", 2));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, stats_of(fd).queued_msgs);
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
+/* SHUT_RD: the flag, sends fail, what was queued is discarded: EOF. */
+TEST(shutdown_rd_ring)
+{
+	char buf[MSG];
+	struct rmap m;
+	int fd;
+
+	fd = ring_open(8, MSG, O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	RMAP(&m, fd);
+	ASSERT_EQ(0, write_str(fd, "q1"));
+	ASSERT_EQ(2, rt_send(&m, "q2", 2));
+	ASSERT_EQ(0, ioctl(fd, MPMC_IOC_SHUTDOWN, MPMC_SHUT_RD));
+	EXPECT_NE(0, ld32(&m.ctrl->flags) & MPMC_RING_F_SHUT_RD);
+	EXPECT_NE(0, ld64(r_enq(&m)) & MPMC_RING_CLOSED);
+	EXPECT_ERRNO(EPIPE, write(fd, "no", 2));
+	EXPECT_EQ(-EAGAIN, rt_recv(&m, buf, sizeof(buf)));
+	EXPECT_EQ(0, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, stats_of(fd).queued_msgs);
+	EXPECT_EQ(0, rmap_close(&m));
+	close(fd);
+}
+
 /* @laps rounds of filling and draining a ring of @cap slots every way. */
 static void laps(struct __test_metadata *_metadata, __u32 cap, int laps)
 {

@@ -330,6 +330,12 @@ TEST(dead_receiver_front_flag)
 	ASSERT_EQ(0, kill_wait(pid));
 	EXPECT_LE(1, wait_fdinfo_ge(fd, "ring_reaped", 1, REAP_MS));
 	EXPECT_EQ(MPMC_RING_F_FRONT, ld32(&m.ctrl->flags));
+	{
+		struct mpmc_ring_info ri;
+
+		ASSERT_EQ(0, ring_info(fd, m.ring, &ri));
+		EXPECT_EQ(MPMC_RING_F_FRONT, ri.flags);
+	}
 	EXPECT_EQ(MPMC_RING_WORD(4, 0, MPMC_RING_FREE), r_word(&m, 0));
 	EXPECT_EQ(POLLIN, revents(fd, POLLIN) & (POLLIN | POLLERR));
 	EXPECT_EQ(1, stats_of(fd).queued_msgs);
