@@ -449,6 +449,77 @@ TEST(blocked_recv_woken_by_ring_send)
 	EXPECT_EQ(0, mpmc_close(fd));
 }
 
+/*
+ * No lost wakeup between a ring sender and a receiver going to sleep in
+ * the kernel (ring-mode.rst 5.2). One message in flight: the receiver says
+ * it is about to wait (@turn) and makes a bounded kernel wait on the ring
+ * channel; the sender, spinning on @turn, publishes on the ring's fast
+ * path after a delay that sweeps the receiver's way into its sleep. A
+ * receiver that queued itself without looking at the ring again sleeps
+ * through a message published just before its waiter count was: its wait
+ * then times out with the message in the ring.
+ */
+struct race {
+	int fd, rounds, timeouts, errors;
+	int turn;
+};
+
+static void *race_receiver(void *arg)
+{
+	struct race *rc = arg;
+	int i, n, v;
+
+	for (i = 0; i < rc->rounds; i++) {
+		__atomic_store_n(&rc->turn, i, __ATOMIC_SEQ_CST);
+		n = mpmc_recv_timeout(rc->fd, &v, sizeof(v),
+				      1000LL * 1000 * 1000);
+		if (n == -ETIMEDOUT) {
+			rc->timeouts++;
+			n = mpmc_try_recv(rc->fd, &v, sizeof(v));
+			if (rc->timeouts == 3)
+				break;	/* enough to tell */
+		}
+		if (n != sizeof(v) || v != i) {
+			rc->errors++;
+			break;
+		}
+	}
+	__atomic_store_n(&rc->turn, -1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+TEST(no_lost_wakeup_race)
+{
+	struct race rc = { .rounds = 3000, .turn = -2 };
+	volatile unsigned int spin;
+	struct mpmc_ring *r;
+	unsigned int seed = 1;
+	pthread_t t;
+	int i, turn;
+
+	rc.fd = ring_chan(CAP, MSG_MAX);
+	ASSERT_LE(0, rc.fd);
+	ASSERT_EQ(0, mpmc_ring_map(rc.fd, &r));
+	ASSERT_EQ(0, pthread_create(&t, NULL, race_receiver, &rc));
+	for (i = 0; i < rc.rounds; i++) {
+		while ((turn = __atomic_load_n(&rc.turn, __ATOMIC_SEQ_CST)) != i &&
+		       turn != -1)
+			;
+		if (turn == -1)
+			break;
+		for (spin = rand_r(&seed) % 4096; spin; spin--)
+			;
+		ASSERT_EQ(sizeof(i), mpmc_ring_send(r, &i, sizeof(i), 0));
+	}
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, rc.errors);
+	/* Every wait ended with its message, none after a timeout. */
+	EXPECT_EQ(0, rc.timeouts) TH_LOG("%d of %d waits slept through a message",
+					 rc.timeouts, rc.rounds);
+	mpmc_ring_unmap(r);
+	EXPECT_EQ(0, mpmc_close(rc.fd));
+}
+
 /* A sender blocked on a full ring is woken by a ring receive. */
 TEST(blocked_send_woken_by_ring_recv)
 {
