@@ -8,6 +8,10 @@
  * SCM_RIGHTS or mpmc_new_endpoint()) works with every call, and every call
  * is exactly one system call. The one exception is mpmc_open() with a
  * configuration, which is open(2) followed by MPMC_IOC_SET_CONFIG.
+ * Ring mode (libmpmc 1.2, the mpmc_ring_* calls) is the exception to both
+ * rules: a ring handle holds the mappings of a channel's ring, and its
+ * calls make no system call on the fast path, else at most one plus one
+ * doorbell (Documentation/ring-mode.rst, section 11).
  *
  * Error convention (the liburing one): a call returns a non-negative value
  * on success and a negative errno value (-EAGAIN, -EPIPE, ...) on failure.
@@ -37,7 +41,7 @@ extern "C" {
 #endif
 
 #define LIBMPMC_VERSION_MAJOR	1
-#define LIBMPMC_VERSION_MINOR	1
+#define LIBMPMC_VERSION_MINOR	2
 
 /* The device every channel is opened from. */
 #define MPMC_DEVICE		"/dev/mpmc"
@@ -150,6 +154,129 @@ ssize_t mpmc_recv_prio_timeout(int fd, void *buf, size_t len,
 			       unsigned int *prio, int64_t timeout_ns);
 int mpmc_peek(int fd, struct mpmc_msgvec *v, unsigned int n,
 	      int64_t timeout_ns);
+
+/*
+ * Since libmpmc 1.2 (symbol version LIBMPMC_1.2): ring mode
+ * (MPMC_CONFIG_RING, Documentation/ring-mode.rst). A channel configured
+ * with MPMC_CONFIG_RING can be mapped; the calls below then move messages
+ * through the shared ring without a system call while the ring allows it,
+ * and fall back to the system calls on the fd otherwise (full, empty,
+ * shutdown, broken, contention). Results and errnos are those of the
+ * matching plain calls on the fd. See mpmc_ring_map(3).
+ */
+struct mpmc_ring;	/* opaque: one mapping of a channel's ring */
+
+/* mpmc_ring_send() and mpmc_ring_recv() flags. */
+#define MPMC_RING_NONBLOCK	1	/* never wait: -EAGAIN instead */
+
+/**
+ * mpmc_ring_map() - map the ring of a ring channel
+ * @fd:    a channel fd with both roles, configured with MPMC_CONFIG_RING
+ * @ringp: set to the new ring handle on success, untouched on failure
+ *
+ * Maps the control page (read-only) and the ring region (read-write),
+ * checks the layout and fetches this mapping's owner id with
+ * MPMC_IOC_RING_INFO. The handle keeps @fd (not a dup of it): @fd must
+ * stay open while the handle is used. On any failure nothing is left
+ * mapped or allocated.
+ *
+ * Return: 0, or a negative errno: -ENODEV (not a ring channel), -EACCES
+ * (@fd lacks a role), -ENOSPC (out of mapper ids), -EPROTO (unknown ring
+ * layout), -EBADF, -ENOMEM, or another errno of mmap(2) or ioctl(2).
+ */
+int mpmc_ring_map(int fd, struct mpmc_ring **ringp);
+
+/**
+ * mpmc_ring_unmap() - unmap a ring and free its handle
+ * @r: the handle from mpmc_ring_map(), or NULL (nothing happens)
+ *
+ * Does not close the fd. No call on @r may be running or follow.
+ */
+void mpmc_ring_unmap(struct mpmc_ring *r);
+
+/**
+ * mpmc_ring_fd() - the channel fd a ring handle was mapped from
+ * @r: the handle
+ *
+ * Return: the fd given to mpmc_ring_map().
+ */
+int mpmc_ring_fd(const struct mpmc_ring *r);
+
+/**
+ * mpmc_ring_send() - send one message through the ring
+ * @r:     the handle
+ * @buf:   the message
+ * @len:   its length; 0 sends nothing and returns 0 (no system call)
+ * @flags: 0 (wait for room as long as it takes, unless the fd is
+ *         O_NONBLOCK) or MPMC_RING_NONBLOCK (never wait)
+ *
+ * Through the ring when it has room and is open, else with mpmc_send()
+ * (flags 0) or mpmc_try_send() (MPMC_RING_NONBLOCK) on the fd. Rings the
+ * doorbell when a receiver waits.
+ *
+ * Return: @len, or a negative errno: -EAGAIN (full, no wait), -EPIPE,
+ * -EMSGSIZE (over max_msg_size, nothing sent), -EIO (broken ring),
+ * -EINTR, -EBADF, -EFAULT, -ENOMEM.
+ */
+ssize_t mpmc_ring_send(struct mpmc_ring *r, const void *buf, size_t len,
+		       int flags);
+
+/**
+ * mpmc_ring_recv() - receive one message through the ring
+ * @r:     the handle
+ * @buf:   the buffer
+ * @size:  its size; 0 receives nothing and returns 0 (no system call)
+ * @flags: 0 (wait for a message as long as it takes, unless the fd is
+ *         O_NONBLOCK) or MPMC_RING_NONBLOCK (never wait)
+ *
+ * From the ring when its head holds a message, else with mpmc_recv()
+ * (flags 0) or mpmc_try_recv() (MPMC_RING_NONBLOCK) on the fd. Rings the
+ * doorbell when a sender waits.
+ *
+ * Return: the message length, 0 at end of file, or a negative errno:
+ * -EAGAIN (empty, no wait), -EMSGSIZE (@size too small; the message
+ * stays queued), -EIO (broken ring), -EINTR, -EBADF, -EFAULT.
+ */
+ssize_t mpmc_ring_recv(struct mpmc_ring *r, void *buf, size_t size,
+		       int flags);
+
+/**
+ * mpmc_ring_send_batch() - send up to @n messages through the ring
+ * @r:          the handle
+ * @v:          the messages (buf, len > 0, prio 0)
+ * @n:          their number, 1..MPMC_BATCH_MAX
+ * @timeout_ns: how long to wait for the first one to fit (-1 forever, 0
+ *              not at all); the rest are sent only if they fit without
+ *              waiting
+ *
+ * As many as fit through the ring, then the rest with mpmc_send_batch()
+ * on the fd if the first one did not fit (waiting up to @timeout_ns) or
+ * without waiting otherwise. At most one doorbell.
+ *
+ * Return: the number of messages sent (the first that many of @v), or a
+ * negative errno when none was, as mpmc_send_batch().
+ */
+int mpmc_ring_send_batch(struct mpmc_ring *r, const struct mpmc_msgvec *v,
+			 unsigned int n, int64_t timeout_ns);
+
+/**
+ * mpmc_ring_recv_batch() - receive up to @n messages through the ring
+ * @r:          the handle
+ * @v:          the buffers: len in is the size of buf, out the length of
+ *              the message received into it; prio out is 0
+ * @n:          their number, 1..MPMC_BATCH_MAX
+ * @timeout_ns: how long to wait for the first message (-1 forever, 0 not
+ *              at all); the rest are taken only if already queued
+ *
+ * As many as are at the head of the ring, then from mpmc_recv_batch() on
+ * the fd as that would. A buffer too small for the next message stops
+ * the batch there, leaving the message queued. At most one doorbell.
+ *
+ * Return: the number of messages received, 0 at end of file, or a
+ * negative errno when none was, as mpmc_recv_batch().
+ */
+int mpmc_ring_recv_batch(struct mpmc_ring *r, struct mpmc_msgvec *v,
+			 unsigned int n, int64_t timeout_ns);
 
 #ifdef MPMC_WITH_LIBURING
 /*
