@@ -187,7 +187,7 @@ extern const char *const group_help[G_NR];
 struct intlist { int n; int v[32]; };	/* an empty list lets everything through */
 
 struct filter {
-	unsigned xports;
+	unsigned xports, scens;
 	struct intlist sizes, caps, pairs_p, pairs_c, batches, qds;
 	bool pin;
 };

@@ -150,6 +150,7 @@ struct opts {
 	struct filter filter;
 	bool full, list;
 	int reps, time_ms, wakeup_msgs;
+	long msgs;
 	const char *out, *cgroup;
 };
 
@@ -169,6 +170,7 @@ static void usage(FILE *f)
 "  -t, --transports LIST  mpmc,mpmc-ep,mpmc-tp,pipe-pkt,pipe,\n"
 "                       pipe-64k,seqpacket,mqueue,mpmc-ring,shmring\n"
 "                       (default all)\n"
+"  -s, --scenarios LIST keep only cells of these scenarios, e.g. threads,procs\n"
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"
@@ -177,6 +179,9 @@ static void usage(FILE *f)
 "  -r, --reps N         timed repetitions per cell (default 5)\n"
 "  -T, --time-ms MS     target wall time of one repetition (default 300;\n"
 "                       --full: 400)\n"
+"  -n, --msgs N         N messages (round trips) per repetition, no warm-up\n"
+"                       or calibration (e.g. to count system calls per\n"
+"                       message under perf stat); not for wakeup\n"
 "  --gap-us US          wakeup: producer pause between messages (default 1000)\n"
 "  --wakeup-msgs N      wakeup: messages per repetition (default 150)\n"
 "  -o, --out FILE       write the CSV to FILE (default stdout)\n"
@@ -246,6 +251,7 @@ static const struct option long_opts[] = {
 	{ "full", no_argument, NULL, 'F' },
 	{ "groups", required_argument, NULL, 'g' },
 	{ "transports", required_argument, NULL, 't' },
+	{ "scenarios", required_argument, NULL, 's' },
 	{ "pairs", required_argument, NULL, 'P' },
 	{ "sizes", required_argument, NULL, 'S' },
 	{ "caps", required_argument, NULL, 'C' },
@@ -253,6 +259,7 @@ static const struct option long_opts[] = {
 	{ "qds", required_argument, NULL, 'Q' },
 	{ "reps", required_argument, NULL, 'r' },
 	{ "time-ms", required_argument, NULL, 'T' },
+	{ "msgs", required_argument, NULL, 'n' },
 	{ "gap-us", required_argument, NULL, 'G' },
 	{ "wakeup-msgs", required_argument, NULL, 'W' },
 	{ "out", required_argument, NULL, 'o' },
@@ -271,6 +278,7 @@ static bool parse_opt(struct opts *o, int opt, const char *arg)
 	case 'F': o->full = true; break;
 	case 'g': o->groups = parse_names(arg, group_name, G_NR, "group"); break;
 	case 't': o->filter.xports = parse_names(arg, xport_name, X_NULL, "transport"); break;
+	case 's': o->filter.scens = parse_names(arg, scen_name, S_NULL, "scenario"); break;
 	case 'S': parse_ints(&o->filter.sizes, arg); break;
 	case 'C': parse_ints(&o->filter.caps, arg); break;
 	case 'B': parse_ints(&o->filter.batches, arg); break;
@@ -278,6 +286,7 @@ static bool parse_opt(struct opts *o, int opt, const char *arg)
 	case 'P': parse_pairs(&o->filter, arg); break;
 	case 'r': o->reps = atoi(arg); break;
 	case 'T': o->time_ms = atoi(arg); break;
+	case 'n': o->msgs = atol(arg); break;
 	case 'G': gap_ns = strtoull(arg, NULL, 10) * 1000; break;
 	case 'W': o->wakeup_msgs = atoi(arg); break;
 	case 'o': o->out = arg; break;
@@ -297,9 +306,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->groups = ((1u << G_NR) - 1) & ~(1u << G_TARGETS);
 	o->filter.xports = (1u << X_NULL) - 1;
+	o->filter.scens = (1u << S_NULL) - 1;
 	o->reps = 5;
 	o->wakeup_msgs = 150;
-	while ((opt = getopt_long(argc, argv, "g:t:r:T:o:lqh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "g:t:s:r:T:n:o:lqh", long_opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			exit(0);
@@ -413,7 +423,10 @@ static void run_group(struct bench *b, int i, int j)
 
 	for (m = 0; m < j - i; m++) {
 		cr[m].c = &cells[i + m];
-		cr[m].n = calibrate(cr[m].c, b->o->time_ms, b->o->wakeup_msgs);
+		if (b->o->msgs > 0 && cr[m].c->scen != S_WAKEUP)
+			cr[m].n = b->o->msgs;
+		else
+			cr[m].n = calibrate(cr[m].c, b->o->time_ms, b->o->wakeup_msgs);
 	}
 	run_rounds(b, cr, j - i);
 	for (m = 0; m < j - i; m++)

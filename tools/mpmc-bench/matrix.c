@@ -295,7 +295,8 @@ static bool keep_cell(const struct filter *f, const struct cell *c)
 
 	if (c->scen == S_NULL)
 		return true;	/* the floor always stays */
-	if (!(f->xports & (1u << c->xp)) || !in_list(&f->sizes, c->size) ||
+	if (!(f->xports & (1u << c->xp)) || !(f->scens & (1u << c->scen)) ||
+	    !in_list(&f->sizes, c->size) ||
 	    !in_list(&f->caps, c->cap) || !in_list(&f->batches, c->batch) ||
 	    !in_list(&f->qds, c->qd))
 		return false;
