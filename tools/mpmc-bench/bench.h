@@ -58,7 +58,7 @@ struct chan {
 
 #define CH_RD_NONBLOCK	1	/* consumers' descriptor is O_NONBLOCK */
 
-/* The transports every worker maps for itself (chan_attach()). */
+/* The transports every worker maps for itself (chans_attach()). */
 static inline bool xport_mapped(int xp)
 {
 	return xp == X_MPMC_RING || xp == X_SHMRING;
@@ -68,8 +68,9 @@ bool mpmc_has_throughput(void);
 bool mpmc_has_ring(void);
 void chan_open(struct chan *c, int xp, int size, int cap, int flags);
 void chan_close(struct chan *c);
-void chan_attach(struct chan *c);
-void chan_detach(struct chan *c);
+struct xlocal;
+struct xlocal *chans_attach(struct chan *c, int n);
+void chans_detach(struct xlocal *l, struct chan *c, int n);
 void chan_send(struct chan *c, const void *buf, size_t len);
 ssize_t chan_recv(struct chan *c, void *buf, size_t len);
 
@@ -129,6 +130,7 @@ struct worker {
 	int role;		/* producer index, or consumer index */
 	void (*fn)(struct worker *);
 	char *buf;		/* one message */
+	struct xlocal *xl;	/* its own mappings (mpmc-ring, shmring) */
 	uint64_t cpu0, csw0;	/* at worker_begin() */
 };
 

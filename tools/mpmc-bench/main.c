@@ -181,7 +181,8 @@ static void usage(FILE *f)
 "                       --full: 400)\n"
 "  -n, --msgs N         N messages (round trips) per repetition, no warm-up\n"
 "                       or calibration (e.g. to count system calls per\n"
-"                       message under perf stat); not for wakeup\n"
+"                       message under perf stat); not for wakeup and the\n"
+"                       getppid floor\n"
 "  --gap-us US          wakeup: producer pause between messages (default 1000)\n"
 "  --wakeup-msgs N      wakeup: messages per repetition (default 150)\n"
 "  -o, --out FILE       write the CSV to FILE (default stdout)\n"
@@ -423,7 +424,7 @@ static void run_group(struct bench *b, int i, int j)
 
 	for (m = 0; m < j - i; m++) {
 		cr[m].c = &cells[i + m];
-		if (b->o->msgs > 0 && cr[m].c->scen != S_WAKEUP)
+		if (b->o->msgs > 0 && cr[m].c->scen != S_WAKEUP && cr[m].c->scen != S_NULL)
 			cr[m].n = b->o->msgs;
 		else
 			cr[m].n = calibrate(cr[m].c, b->o->time_ms, b->o->wakeup_msgs);

@@ -72,6 +72,7 @@ static void workers_init(struct run *r, struct worker *w)
 		bool prod = i < P;
 
 		w[i].r = r;
+		w[i].xl = NULL;
 		w[i].id = i;
 		w[i].role = cell->scen == S_PINGPONG ? i : prod ? i : i - P;
 		w[i].fn = worker_fn(cell->scen, prod);
@@ -211,6 +212,7 @@ static struct sample run_once(const struct cell *cell, long n)
 	bool procs = cell->scen == S_PROCS;
 	struct sample s;
 	cpu_set_t old;
+	int i;
 
 	workers_init(r, w);
 	if (cell->pinned)
@@ -234,6 +236,9 @@ static struct sample run_once(const struct cell *cell, long n)
 		if (cell->scen != S_WAKEUP)
 			csw = ctxsw(RUSAGE_SELF) - pcsw0;
 	}
+	/* The threads' own mappings (mpmc-ring, shmring), untimed. */
+	for (i = 0; !procs && i < r->nworkers; i++)
+		chans_detach(w[i].xl, r->chans, r->nchans);
 	s.secs = (t1 - t0) / 1e9;
 	s.rate = r->total / s.secs;
 	s.cpu_per_msg = (double)cpu / r->total;

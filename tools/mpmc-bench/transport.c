@@ -101,7 +101,7 @@ static unsigned int mpmc_cfg_flags(int xp)
  * non-blocking endpoint for epoll); mpmc-ep: a send-only endpoint for the
  * producers and a receive-only one for the consumers, as two pipe ends;
  * mpmc-tp: as mpmc, in throughput mode; mpmc-ring: as mpmc, a ring channel
- * that every worker maps (chan_attach()).
+ * that every worker maps (chans_attach()).
  */
 static void open_mpmc(struct chan *c, int size, int cap, int flags)
 {
@@ -326,37 +326,47 @@ static void open_shmring(struct chan *c, int size, int cap)
  * A worker's own mapping of each channel of the run that needs one
  * (mpmc-ring: mpmc_ring_map(), its own mapper id; shmring: shmring_map(),
  * its own owner id), by the channel's index: threads and processes alike
- * map every channel for themselves, as separate programs would.
+ * map every channel for themselves, as separate programs would. The
+ * calling thread's set is found through xlocal.
  */
 struct xlocal {
 	struct mpmc_ring *ring;
 	struct shmring sr;
 };
 
-static __thread struct xlocal xlocal[EPOLL_CHANS];
+static __thread struct xlocal *xlocal;
 
-void chan_attach(struct chan *c)
+struct xlocal *chans_attach(struct chan *c, int n)
 {
-	struct xlocal *l = &xlocal[c->idx];
-	int ret = 0;
+	struct xlocal *l = calloc(n, sizeof(*l));
+	int i, ret = 0;
 
-	if (c->xp == X_MPMC_RING)
-		ret = mpmc_ring_map(c->s, &l->ring);
-	else if (c->xp == X_SHMRING)
-		ret = shmring_map(&l->sr, c->s);
-	if (ret)
-		die("%s: map: %s", xport_name[c->xp], strerror(-ret));
+	if (!l)
+		die("out of memory");
+	for (i = 0; i < n; i++) {
+		if (c[i].xp == X_MPMC_RING)
+			ret = mpmc_ring_map(c[i].s, &l[i].ring);
+		else if (c[i].xp == X_SHMRING)
+			ret = shmring_map(&l[i].sr, c[i].s);
+		if (ret)
+			die("%s: map: %s", xport_name[c[i].xp], strerror(-ret));
+	}
+	xlocal = l;
+	return l;
 }
 
-void chan_detach(struct chan *c)
+/* Unmap a set of chans_attach(), from any thread of the process. */
+void chans_detach(struct xlocal *l, struct chan *c, int n)
 {
-	struct xlocal *l = &xlocal[c->idx];
+	int i;
 
-	if (c->xp == X_MPMC_RING)
-		mpmc_ring_unmap(l->ring);
-	else if (c->xp == X_SHMRING)
-		shmring_unmap(&l->sr);
-	l->ring = NULL;
+	for (i = 0; l && i < n; i++) {
+		if (c[i].xp == X_MPMC_RING)
+			mpmc_ring_unmap(l[i].ring);
+		else if (c[i].xp == X_SHMRING)
+			shmring_unmap(&l[i].sr);
+	}
+	free(l);
 }
 
 /* A library result (length or -errno) as a system call's (-1 and errno). */
@@ -411,7 +421,7 @@ void chan_close(struct chan *c)
 /* One send or receive call, as the transport spells it. */
 static ssize_t xfer_once(struct chan *c, void *buf, size_t len, bool rx)
 {
-	struct xlocal *l = &xlocal[c->idx];
+	struct xlocal *l = xlocal ? &xlocal[c->idx] : NULL;
 
 	/* The ring transports block (flags 0); they run no epoll cell. */
 	switch (c->xp) {

@@ -42,18 +42,20 @@ void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct wres *res = &w->r->res[w->id];
-	int size = w->r->cell.size, i;
+	int size = w->r->cell.size;
 
 	w->buf = aligned_alloc(64, (size + 63) & ~63);
 	memset(w->buf, 0x5a, size);
-	/* Each worker maps the ring transports' channels itself, untimed. */
-	for (i = 0; xport_mapped(w->r->cell.xp) && i < w->r->nchans; i++)
-		chan_attach(&w->r->chans[i]);
+	/*
+	 * Each worker maps the ring transports' channels itself, before the
+	 * start barrier; a thread's mappings are undone by run_once() after
+	 * the timing, a process's at its exit.
+	 */
+	if (xport_mapped(w->r->cell.xp))
+		w->xl = chans_attach(w->r->chans, w->r->nchans);
 	w->fn(w);
 	res->cpu_ns = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - w->cpu0;
 	res->csw = ctxsw(RUSAGE_THREAD) - w->csw0;
-	for (i = 0; xport_mapped(w->r->cell.xp) && i < w->r->nchans; i++)
-		chan_detach(&w->r->chans[i]);
 	free(w->buf);
 	return NULL;
 }
