@@ -211,6 +211,7 @@ function ring_targets(    i, c1, p1, c4) {
 	ring_target("4:4 threads vs pipe|>= 3.0|" c4 "|rate|mpmc-ring|pipe")
 	ring_target("ping-pong vs plain mpmc (read/write)|>= 1.0|pingpong:1:1:64:64:1:0:0|rate|mpmc-ring|mpmc")
 	ring_target("sleeping receiver: wake time over plain mpmc's (one wakeup)|<= 1.0|wakeup:1:8:64:64:1:0:0|wake|mpmc-ring|mpmc")
+	ring_target("sleeping receiver: CPU per message over plain mpmc's|<= 1.0|wakeup:1:8:64:64:1:0:0|nsc|mpmc-ring|mpmc")
 }
 
 END {
