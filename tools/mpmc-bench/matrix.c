@@ -35,7 +35,8 @@ const char *const group_help[G_NR] = {
 	"ring mode (issue 13): mpmc-ring and shmring vs pipe and mpmc; threads 1:1\n"
 	"            4:4 1:4, capacity 1, procs 1:1 4:4, ping-pong, wakeup; 64 B and 4 KiB",
 	"only the cells of the speed issue's targets (1:1, 4:4, 1:4, oob, batch 64,\n"
-	"            capacity 1, ping-pong): not in 'all'",
+	"            capacity 1, ping-pong), mpmc-ring and shmring in those of\n"
+	"            them they run (ring mode's targets): not in 'all'",
 };
 
 #define BASE_SIZE	64
@@ -214,7 +215,7 @@ static void add_groups(int xp, unsigned groups, bool full)
 {
 	int i;
 
-	/* The ring transports run only the ring group's cells. */
+	/* The ring transports run the ring group's cells (and the targets'). */
 	if (xport_mapped(xp)) {
 		if (groups & (1u << G_RING))
 			add_ring(xp, full);
