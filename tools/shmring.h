@@ -242,7 +242,10 @@ static inline int shmring_map(struct shmring *r, int fd)
 	return shmring_mmap(r, fd, (size_t)end);
 }
 
-/* Another owner id on the same mapping (one per thread, for example). */
+/*
+ * Another owner id on the same mapping (one per thread, for example).
+ * The clone shares the mapping: shmring_unmap() only the original.
+ */
 static inline void shmring_clone(struct shmring *dst, const struct shmring *src)
 {
 	*dst = *src;
