@@ -346,6 +346,14 @@ static void mpmc_ring_fill(struct mpmc_ring *r, struct mpmc_ring_slot *s,
 	smp_store_release(&s->word, MPMC_RING_WORD(pos, 0, MPMC_RING_FULL));
 }
 
+/* A send found the enqueue position closed: by the kernel, or forged. */
+static int mpmc_ring_closed_send(struct mpmc_ring *r, u64 p)
+{
+	if (READ_ONCE(r->closed))
+		return -EPIPE;
+	return mpmc_ring_mark_broken(r, "enqueue closed", p, 0);
+}
+
 /**
  * mpmc_ring_push - put one message in the ring
  * @r:    the ring
@@ -369,7 +377,7 @@ int mpmc_ring_push(struct mpmc_ring *r, const void *data, u32 len)
 		/* Acquire: the slot word we then read is at least as new. */
 		p = smp_load_acquire(enq);
 		if (p & MPMC_RING_CLOSED)
-			return -EPIPE;
+			return mpmc_ring_closed_send(r, p);
 		s = mpmc_ring_slot(r, p);
 		/* Pairs with the release that freed the slot. */
 		w = smp_load_acquire(&s->word);
@@ -381,7 +389,7 @@ int mpmc_ring_push(struct mpmc_ring *r, const void *data, u32 len)
 			if (old == (p | MPMC_RING_CLOSED)) {
 				/* Closed under us: the claim becomes a hole. */
 				mpmc_ring_fill(r, s, p, NULL, MPMC_RING_LEN_SKIP);
-				return -EPIPE;
+				return mpmc_ring_closed_send(r, p);
 			}
 			mpmc_ring_fill(r, s, p, data, len);
 			return 0;
@@ -468,7 +476,10 @@ int mpmc_ring_pop(struct mpmc_ring *r, void *buf, u32 room, u32 *len)
 		if (mpmc_ring_broken(r))
 			return -EIO;
 		/* Acquire: the slot word we then read is at least as new. */
-		q = smp_load_acquire(deq) & ~MPMC_RING_CLOSED;
+		q = smp_load_acquire(deq);
+		/* Nobody closes the dequeue position. */
+		if (q & MPMC_RING_CLOSED)
+			return mpmc_ring_mark_broken(r, "dequeue closed", q, 0);
 		s = mpmc_ring_slot(r, q);
 		/* Pairs with the release that published the slot. */
 		w = smp_load_acquire(&s->word);
@@ -539,8 +550,9 @@ bool mpmc_ring_drained(struct mpmc_ring *r)
 {
 	u64 q = READ_ONCE(*mpmc_ring_deq(r)) & ~MPMC_RING_CLOSED;
 
-	return !(READ_ONCE(*mpmc_ring_enq(r)) & MPMC_RING_CLOSED) ? false :
-	       (s64)(q - READ_ONCE(r->final_pos)) >= 0;
+	if (!READ_ONCE(r->closed))
+		return false;
+	return (s64)(q - READ_ONCE(r->final_pos)) >= 0;
 }
 
 /**
@@ -595,14 +607,20 @@ void mpmc_ring_close(struct mpmc_ring *r)
 	u64 *enq = mpmc_ring_enq(r), p;
 	int tries;
 
+	if (READ_ONCE(r->closed))
+		return;
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		p = READ_ONCE(*enq);
 		if (p & MPMC_RING_CLOSED)
-			return;
+			break;
 		WRITE_ONCE(r->final_pos, p);
-		if (cmpxchg64(enq, p, p | MPMC_RING_CLOSED) == p)
+		if (cmpxchg64(enq, p, p | MPMC_RING_CLOSED) == p) {
+			WRITE_ONCE(r->closed, true);
 			return;
+		}
 	}
+	/* Closed by someone else, or never closable: forged. */
+	WRITE_ONCE(r->closed, true);
 	mpmc_ring_mark_broken(r, "close", p, 0);
 }
 

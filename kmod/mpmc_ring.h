@@ -37,8 +37,10 @@ struct mpmc_chan;
  * @slot_size:    bytes per slot
  * @max_msg_size: payload bytes per slot
  * @ring_size:    bytes of the ring region
- * @final_pos:    the enqueue position when it was closed (valid once
- *                MPMC_RING_CLOSED is set in it)
+ * @final_pos:    the enqueue position when the kernel closed it (valid
+ *                once @closed)
+ * @closed:       the kernel closed the enqueue position (shutdown); a
+ *                closed bit the kernel did not set is forged
  * @mapped:       the ring was mapped once: its geometry is frozen
  * @ids:          mapper ids in use, 1..MPMC_RING_OWNER_MAX
  * @nr_mappers:   ring-region mappings alive
@@ -59,6 +61,7 @@ struct mpmc_ring {
 	u32 max_msg_size;
 	u64 ring_size;
 	u64 final_pos;
+	bool closed;
 	bool mapped;
 	struct ida ids;
 	atomic_t nr_mappers;
