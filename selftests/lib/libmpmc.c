@@ -694,7 +694,7 @@ TEST(get_set_config)
 	mpmc_config_init(&cfg, 16, 128);
 	EXPECT_EQ(-EBUSY, mpmc_set_config(fd, &cfg));
 	mpmc_config_init(&cfg, 16, 256);
-	cfg.flags = 8;		/* not an MPMC_CONFIG_* bit */
+	cfg.flags = 8;		/* not an MPMC_CONFIG_* bit (4 is RING) */
 	EXPECT_EQ(-EINVAL, mpmc_set_config(fd, &cfg));
 	EXPECT_EQ(CANARY, errno);
 	ASSERT_EQ(0, mpmc_get_config(fd, &got));

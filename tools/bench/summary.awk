@@ -3,7 +3,9 @@
 # tools/bench/summary.awk: the summary of mpmc-bench CSVs (tools/run-bench).
 #   awk -F, -f summary.awk pass=root latest.csv pass=memcg latest-memcg.csv ...
 # The first pass gives the table of every cell, fairness and the other
-# figures; every pass gives one column of the targets of issue 10.
+# figures; every pass gives one column of the targets of issue 10. Every
+# pass with mpmc-ring rows (the ring group, issue 13) gives a ring table
+# and a column of the ring targets.
 #
 # A cell is "scenario:P:C:size:capacity:batch:qd:pinned"; values are kept
 # per pass, cell and transport: rate (median msgs/s), nsc (null syscalls per
@@ -44,6 +46,8 @@ $1 == "null" { next }
 	rate[pass, k, $1] = $11; nsc[pass, k, $1] = $14; csw[pass, k, $1] = $15
 	if ($16 != "") share[pass, k, $1] = sprintf("%.2f-%.2f", $16, $17)
 	if ($18 != "") wait[pass, k, $1] = $18
+	if ($19 != "") wake[pass, k, $1] = $19
+	if ($1 == "mpmc-ring") ringpass[pass] = 1
 }
 
 function table(p,    i, k, b) {
@@ -141,6 +145,75 @@ function targets(    i, d) {
 	printf "  %-50s %6s %8s  (make demo, not make bench)\n", "make demo: batch receives vs plain mpmc", "0.70", ">= 1.0"
 }
 
+# x / y, or "" when either is missing or y is 0.
+function quot(x, y) { return x == "" || y == "" || y + 0 <= 0 ? "" : x / y }
+
+# The pipe of cell k: the plain one, or pipe-pkt where that does not run (capacity 1).
+function ring_pipe(p, k) { return has(p, k, "pipe") ? "pipe" : "pipe-pkt" }
+
+function val(arr, p, k, t) { return (p SUBSEP k SUBSEP t) in arr ? arr[p, k, t] : "" }
+
+# Ring mode (issue 13): every cell with mpmc-ring, against the pipe, plain
+# mpmc and the same ring without the module (shmring), same boot.
+function ring_table(p,    i, k, pp) {
+	printf "\nRing mode (issue 13), pass %s: msgs/s of mpmc-ring over the pipe's (pipe-pkt at capacity 1),\n", p
+	printf "plain mpmc's and shmring's (tools/shmring.h, futex waits, no module); CPU per message in null\n"
+	printf "syscalls; context switches per message (wakeup: receiver wakeups); wakeup: wake time in us\n"
+	printf "%-32s %9s %9s %9s %9s %8s %8s %8s %8s %8s %8s\n", "cell (scenario P:C size cap)", "ring/pipe", "ring/mpmc",
+		"ring/shm", "shm/pipe", "nsc ring", "nsc shm", "nsc mpmc", "nsc pipe", "csw ring", "csw shm"
+	for (i = 0; i < n; i++) {
+		k = order[i]
+		if (!has(p, k, "mpmc-ring")) continue
+		pp = ring_pipe(p, k)
+		printf "%-32s %9s %9s %9s %9s %8s %8s %8s %8s %8s %8s\n", describe(k) (pp == "pipe" ? "" : " /pkt"),
+			fmt(ratio(p, k, "mpmc-ring", pp)), fmt(ratio(p, k, "mpmc-ring", "mpmc")),
+			fmt(ratio(p, k, "mpmc-ring", "shmring")), fmt(ratio(p, k, "shmring", pp)),
+			fmt(val(nsc, p, k, "mpmc-ring")), fmt(val(nsc, p, k, "shmring")), fmt(val(nsc, p, k, "mpmc")),
+			fmt(val(nsc, p, k, pp)), fmt(val(csw, p, k, "mpmc-ring")), fmt(val(csw, p, k, "shmring"))
+		if (k ~ /^wakeup:/)
+			printf "  %-30s wake time: mpmc-ring %s us, mpmc %s us, shmring %s us, pipe %s us\n", "",
+				fmt(val(wake, p, k, "mpmc-ring")), fmt(val(wake, p, k, "mpmc")),
+				fmt(val(wake, p, k, "shmring")), fmt(val(wake, p, k, "pipe"))
+	}
+}
+
+# One target of issue 13: LABEL|OP THRESHOLD|KEY|KIND|T|U; KIND rate: t's
+# msgs/s over u's; nsc: t's CPU per message over u's; wake: t's wake time
+# over u's.
+function ring_target(def,    f, i, p, v, line, ok, any) {
+	split(def, f, "|")
+	line = sprintf("  %-60s %8s", f[1], f[2])
+	ok = 1; any = 0
+	for (i = 0; i < npasses; i++) {
+		p = passes[i]
+		if (!(p in ringpass)) continue
+		if (f[4] == "rate") v = ratio(p, f[3], f[5], f[6] == "pipe" ? ring_pipe(p, f[3]) : f[6])
+		else if (f[4] == "nsc") v = quot(val(nsc, p, f[3], f[5]), val(nsc, p, f[3], f[6]))
+		else v = quot(val(wake, p, f[3], f[5]), val(wake, p, f[3], f[6]))
+		line = line sprintf(" %10s", v == "" ? "-" : sprintf("%.2fx", v))
+		if (v == "") continue
+		any = 1
+		if ((f[2] ~ /^>=/ && v < substr(f[2], 4) + 0) || (f[2] ~ /^<=/ && v > substr(f[2], 4) + 0)) ok = 0
+	}
+	printf "%s  %s\n", line, (any ? (ok ? "met" : "MISSED") : "n/a")
+}
+
+function ring_targets(    i, c1, p1, c4) {
+	printf "\nTargets of issue 13 (ring mode, 64 B, mpmc-ring / comparison in the same boot):\n"
+	printf "  %-60s %8s", "target", "target"
+	for (i = 0; i < npasses; i++) if (passes[i] in ringpass) printf " %10s", passes[i]
+	printf "\n"
+	c1 = "threads:1:1:64:64:1:0:0"; p1 = "procs:1:1:64:64:1:0:0"; c4 = "threads:4:4:64:64:1:0:0"
+	ring_target("1:1 threads vs pipe|>= 5.0|" c1 "|rate|mpmc-ring|pipe")
+	ring_target("1:1 threads, CPU per message over shmring's|<= 1.5|" c1 "|nsc|mpmc-ring|shmring")
+	ring_target("1:1 processes vs pipe|>= 5.0|" p1 "|rate|mpmc-ring|pipe")
+	ring_target("1:1 processes, CPU per message over shmring's|<= 1.5|" p1 "|nsc|mpmc-ring|shmring")
+	ring_target("4:4 threads vs pipe|>= 3.0|" c4 "|rate|mpmc-ring|pipe")
+	ring_target("ping-pong vs plain mpmc (read/write)|>= 1.0|pingpong:1:1:64:64:1:0:0|rate|mpmc-ring|mpmc")
+	ring_target("sleeping receiver: wake time over plain mpmc's (one wakeup)|<= 1.0|wakeup:1:8:64:64:1:0:0|wake|mpmc-ring|mpmc")
+	ring_target("sleeping receiver: CPU per message over plain mpmc's|<= 1.0|wakeup:1:8:64:64:1:0:0|nsc|mpmc-ring|mpmc")
+}
+
 END {
 	otherlist = "pipe-pkt pipe pipe-64k seqpacket mqueue"
 	nothers = split(otherlist, others, " ")
@@ -150,4 +223,8 @@ END {
 	fairness(passes[0])
 	other_figures(passes[0])
 	targets()
+	for (i = 0; i < npasses; i++)
+		if (passes[i] in ringpass) { ring_table(passes[i]); ring = 1 }
+	if (ring)
+		ring_targets()
 }

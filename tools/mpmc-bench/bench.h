@@ -45,20 +45,32 @@ void cgroup_enter(const char *dir);
 void cgroup_report(const char *dir);
 
 /* transport.c: one channel; producers use s, consumers r (the same fd for some). */
-enum xport { X_MPMC, X_MPMC_EP, X_MPMC_TP, X_PIPEPKT, X_PIPE, X_PIPE64K, X_SEQPACKET, X_MQUEUE, X_NULL, X_NR };
+enum xport { X_MPMC, X_MPMC_EP, X_MPMC_TP, X_PIPEPKT, X_PIPE, X_PIPE64K, X_SEQPACKET, X_MQUEUE,
+	     X_MPMC_RING, X_SHMRING, X_NULL, X_NR };
 extern const char *const xport_name[X_NR];
 extern const char *mpmc_dev;
 
 struct chan {
 	int xp;
 	int s, r;
+	int idx;		/* in run.chans: a worker's own mapping of it */
 };
 
 #define CH_RD_NONBLOCK	1	/* consumers' descriptor is O_NONBLOCK */
 
+/* The transports every worker maps for itself (chans_attach()). */
+static inline bool xport_mapped(int xp)
+{
+	return xp == X_MPMC_RING || xp == X_SHMRING;
+}
+
 bool mpmc_has_throughput(void);
+bool mpmc_has_ring(void);
 void chan_open(struct chan *c, int xp, int size, int cap, int flags);
 void chan_close(struct chan *c);
+struct xlocal;
+struct xlocal *chans_attach(struct chan *c, int n);
+void chans_detach(struct xlocal *l, struct chan *c, int n);
 void chan_send(struct chan *c, const void *buf, size_t len);
 ssize_t chan_recv(struct chan *c, void *buf, size_t len);
 
@@ -95,6 +107,7 @@ struct wres {
 	uint64_t sum;		/* consumers: sum of received values */
 	uint64_t count;		/* consumers: messages received */
 	uint64_t max_gap_ns;	/* fair: longest wait for a message */
+	uint64_t wake_ns;	/* wakeup: sum of send-to-receive times */
 	int consumer;
 };
 
@@ -117,6 +130,7 @@ struct worker {
 	int role;		/* producer index, or consumer index */
 	void (*fn)(struct worker *);
 	char *buf;		/* one message */
+	struct xlocal *xl;	/* its own mappings (mpmc-ring, shmring) */
 	uint64_t cpu0, csw0;	/* at worker_begin() */
 };
 
@@ -156,6 +170,7 @@ struct sample {
 	double csw_per_msg;
 	double min_share, max_share;	/* of the fewest/most a consumer got, 1 = even; */
 	double max_wait_us;		/* fair: the longest wait; else NAN */
+	double wake_us;			/* wakeup: mean send-to-receive time; else NAN */
 };
 
 extern uint64_t gap_ns;
@@ -166,7 +181,7 @@ long calibrate(const struct cell *c, int time_ms, int wakeup_msgs);
 /* matrix.c */
 enum group {
 	G_MN, G_PROCS, G_PINGPONG, G_EPOLL, G_BATCH, G_URING, G_SIZES, G_CAPS,
-	G_PINNED, G_WAKEUP, G_OOB, G_FAIR, G_TARGETS, G_NR
+	G_PINNED, G_WAKEUP, G_OOB, G_FAIR, G_RING, G_TARGETS, G_NR
 };
 extern const char *const group_name[G_NR];
 extern const char *const group_help[G_NR];
@@ -174,7 +189,7 @@ extern const char *const group_help[G_NR];
 struct intlist { int n; int v[32]; };	/* an empty list lets everything through */
 
 struct filter {
-	unsigned xports;
+	unsigned xports, scens;
 	struct intlist sizes, caps, pairs_p, pairs_c, batches, qds;
 	bool pin;
 };

@@ -4,9 +4,11 @@
  * plain), socketpair(AF_UNIX, SOCK_SEQPACKET) and POSIX message queues, plus
  * a null-syscall floor, written as CSV.
  *
- * Build (static, so it runs in the busybox guest of tools/vm-run):
- *   cd tools/mpmc-bench &&
- *   gcc -static -O2 -pthread -I../../uapi -o mpmc-bench *.c -luring -lrt
+ * Build (static, so it runs in the busybox guest of tools/vm-run), with
+ * libmpmc for mpmc-ring:
+ *   make -C lib O=$PWD/build/lib $PWD/build/lib/libmpmc.a && cd tools/mpmc-bench &&
+ *   gcc -static -O2 -pthread -I../../uapi -I../../lib/include -o mpmc-bench *.c \
+ *       ../../build/lib/libmpmc.a -luring -lrt
  * Run as root inside the guest with mpmc.ko loaded (tools/run-bench does
  * all of that); `mpmc-bench --help` lists the options.
  *
@@ -46,6 +48,19 @@
  *              mq_maxmsg = capacity and mq_msgsize = msg_size; as root the
  *              sysctls fs.mqueue.msg_max/msgsize_max and RLIMIT_MSGQUEUE are
  *              raised when they would refuse a configuration
+ *   mpmc-ring  /dev/mpmc with MPMC_CONFIG_RING (ring mode, issue 13): the
+ *              channel as mpmc's, and every worker (thread or process) maps
+ *              its ring itself with mpmc_ring_map() (its own mapper id) and
+ *              moves messages with mpmc_ring_send()/mpmc_ring_recv(), flags
+ *              0 (blocking: a full or empty ring falls back to the blocking
+ *              system call, woken by the other side's doorbell). Only in
+ *              the ring group's cells (threads, procs, pingpong, wakeup)
+ *   shmring    the same ring protocol without the module: tools/shmring.h
+ *              in a memfd of `capacity` slots of msg_size bytes, futex
+ *              waits; every worker maps the memfd itself (its own owner
+ *              id), processes through the fd inherited over fork. The
+ *              baseline of mpmc-ring: what the kernel's part costs. Only
+ *              in the ring group's cells
  *   null       the floor: getppid(2) through syscall(2), one thread. It does
  *              no fd lookup and no locking, so it is the cheapest real
  *              kernel entry and exit.
@@ -71,7 +86,8 @@
  *   wakeup     1 producer and 8 consumers blocked in receive; the producer
  *              sleeps --gap-us between messages so that every message finds
  *              all 8 asleep. ctxsw_per_msg here counts the 8 receivers only:
- *              it is "receiver wakeups per message" (1.0 = no herd)
+ *              it is "receiver wakeups per message" (1.0 = no herd);
+ *              wake_us is how long a message took to wake one
  *   fair       1:4 threads like threads, but each consumer also reads the
  *              clock after every message it receives: what the FIFO
  *              hand-off buys, in min_share, max_share and max_wait_us
@@ -95,6 +111,10 @@
  *              message (from the start, or its previous message, to the
  *              return of its next receive), in microseconds; median over
  *              the repetitions of each one's longest; empty elsewhere
+ *   wake_us    wakeup only: the mean time from the producer's clock read
+ *              just before its send call to the return of the receive that
+ *              got the message in a (sleeping) consumer, in microseconds;
+ *              median over the repetitions; empty elsewhere
  *
  * Termination is exact: producers send a fixed count each; consumers reserve
  * the right to receive a message (or a batch) from a shared counter before
@@ -130,6 +150,7 @@ struct opts {
 	struct filter filter;
 	bool full, list;
 	int reps, time_ms, wakeup_msgs;
+	long msgs;
 	const char *out, *cgroup;
 };
 
@@ -142,12 +163,14 @@ static void usage(FILE *f)
 "Runs a matrix of message-passing benchmarks and writes CSV:\n"
 "  transport,scenario,producers,consumers,msg_size,capacity,batch,qd,pinned,reps,\n"
 "  median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg,\n"
-"  min_share,max_share,max_wait_us\n"
+"  min_share,max_share,max_wait_us,wake_us\n"
 "(see the top of tools/mpmc-bench/main.c for what each column means)\n\n"
 "  --full               the full matrix (default: the quick one, ~10 min in TCG)\n"
 "  -g, --groups LIST    groups to run (default all): see below\n"
 "  -t, --transports LIST  mpmc,mpmc-ep,mpmc-tp,pipe-pkt,pipe,\n"
-"                       pipe-64k,seqpacket,mqueue (default all)\n"
+"                       pipe-64k,seqpacket,mqueue,mpmc-ring,shmring\n"
+"                       (default all)\n"
+"  -s, --scenarios LIST keep only cells of these scenarios, e.g. threads,procs\n"
 "  --pairs LIST         keep only cells with these P:C, e.g. 1:1,4:4\n"
 "  --sizes LIST         keep only cells with these message sizes\n"
 "  --caps LIST          keep only cells with these capacities\n"
@@ -156,6 +179,10 @@ static void usage(FILE *f)
 "  -r, --reps N         timed repetitions per cell (default 5)\n"
 "  -T, --time-ms MS     target wall time of one repetition (default 300;\n"
 "                       --full: 400)\n"
+"  -n, --msgs N         N messages (round trips) per repetition, no warm-up\n"
+"                       or calibration (e.g. to count system calls per\n"
+"                       message under perf stat); not for wakeup and the\n"
+"                       getppid floor\n"
 "  --gap-us US          wakeup: producer pause between messages (default 1000)\n"
 "  --wakeup-msgs N      wakeup: messages per repetition (default 150)\n"
 "  -o, --out FILE       write the CSV to FILE (default stdout)\n"
@@ -225,6 +252,7 @@ static const struct option long_opts[] = {
 	{ "full", no_argument, NULL, 'F' },
 	{ "groups", required_argument, NULL, 'g' },
 	{ "transports", required_argument, NULL, 't' },
+	{ "scenarios", required_argument, NULL, 's' },
 	{ "pairs", required_argument, NULL, 'P' },
 	{ "sizes", required_argument, NULL, 'S' },
 	{ "caps", required_argument, NULL, 'C' },
@@ -232,6 +260,7 @@ static const struct option long_opts[] = {
 	{ "qds", required_argument, NULL, 'Q' },
 	{ "reps", required_argument, NULL, 'r' },
 	{ "time-ms", required_argument, NULL, 'T' },
+	{ "msgs", required_argument, NULL, 'n' },
 	{ "gap-us", required_argument, NULL, 'G' },
 	{ "wakeup-msgs", required_argument, NULL, 'W' },
 	{ "out", required_argument, NULL, 'o' },
@@ -250,6 +279,7 @@ static bool parse_opt(struct opts *o, int opt, const char *arg)
 	case 'F': o->full = true; break;
 	case 'g': o->groups = parse_names(arg, group_name, G_NR, "group"); break;
 	case 't': o->filter.xports = parse_names(arg, xport_name, X_NULL, "transport"); break;
+	case 's': o->filter.scens = parse_names(arg, scen_name, S_NULL, "scenario"); break;
 	case 'S': parse_ints(&o->filter.sizes, arg); break;
 	case 'C': parse_ints(&o->filter.caps, arg); break;
 	case 'B': parse_ints(&o->filter.batches, arg); break;
@@ -257,6 +287,7 @@ static bool parse_opt(struct opts *o, int opt, const char *arg)
 	case 'P': parse_pairs(&o->filter, arg); break;
 	case 'r': o->reps = atoi(arg); break;
 	case 'T': o->time_ms = atoi(arg); break;
+	case 'n': o->msgs = atol(arg); break;
 	case 'G': gap_ns = strtoull(arg, NULL, 10) * 1000; break;
 	case 'W': o->wakeup_msgs = atoi(arg); break;
 	case 'o': o->out = arg; break;
@@ -276,9 +307,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->groups = ((1u << G_NR) - 1) & ~(1u << G_TARGETS);
 	o->filter.xports = (1u << X_NULL) - 1;
+	o->filter.scens = (1u << S_NULL) - 1;
 	o->reps = 5;
 	o->wakeup_msgs = 150;
-	while ((opt = getopt_long(argc, argv, "g:t:r:T:o:lqh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "g:t:s:r:T:n:o:lqh", long_opts, NULL)) != -1) {
 		if (opt == 'h') {
 			usage(stdout);
 			exit(0);
@@ -305,7 +337,7 @@ struct cellrun {
 	const struct cell *c;
 	long n;
 	double rate[MAX_REPS], csw[MAX_REPS], nsc[MAX_REPS];
-	double lo_share[MAX_REPS], hi_share[MAX_REPS], wait_us[MAX_REPS];
+	double lo_share[MAX_REPS], hi_share[MAX_REPS], wait_us[MAX_REPS], wake_us[MAX_REPS];
 };
 
 struct bench {
@@ -338,6 +370,7 @@ static void run_rounds(struct bench *b, struct cellrun *cr, int g)
 			cr[m].lo_share[k] = s.min_share;
 			cr[m].hi_share[k] = s.max_share;
 			cr[m].wait_us[k] = s.max_wait_us;
+			cr[m].wake_us[k] = s.wake_us;
 		}
 	}
 	/* Later rounds measure the floor with ~time_ms / 4 of calls. */
@@ -376,6 +409,7 @@ static void print_row(struct bench *b, const struct cellrun *cr, int idx)
 	put_median(b->csv, cr->lo_share, reps, "%.3f");
 	put_median(b->csv, cr->hi_share, reps, "%.3f");
 	put_median(b->csv, cr->wait_us, reps, "%.0f");
+	put_median(b->csv, cr->wake_us, reps, "%.1f");
 	fputc('\n', b->csv);
 	cell_desc(c, d, sizeof(d));
 	note("[%d/%d %.0fs] %-40s n=%-7ld %10.0f/s (%.0f..%.0f) %7.2f nsc/msg %5.2f csw/msg",
@@ -390,7 +424,10 @@ static void run_group(struct bench *b, int i, int j)
 
 	for (m = 0; m < j - i; m++) {
 		cr[m].c = &cells[i + m];
-		cr[m].n = calibrate(cr[m].c, b->o->time_ms, b->o->wakeup_msgs);
+		if (b->o->msgs > 0 && cr[m].c->scen != S_WAKEUP && cr[m].c->scen != S_NULL)
+			cr[m].n = b->o->msgs;
+		else
+			cr[m].n = calibrate(cr[m].c, b->o->time_ms, b->o->wakeup_msgs);
 	}
 	run_rounds(b, cr, j - i);
 	for (m = 0; m < j - i; m++)
@@ -424,7 +461,7 @@ static void run_all(const struct opts *o)
 	     un.release, sysconf(_SC_NPROCESSORS_ONLN));
 	fprintf(b.csv, "transport,scenario,producers,consumers,msg_size,capacity,batch,qd,pinned,"
 		"reps,median_msgs_per_s,min,max,null_syscalls_per_msg,ctxsw_per_msg,"
-		"min_share,max_share,max_wait_us\n");
+		"min_share,max_share,max_wait_us,wake_us\n");
 	fflush(b.csv);
 	if (o->cgroup)
 		cgroup_enter(o->cgroup);
@@ -452,6 +489,11 @@ int main(int argc, char **argv)
 		note("mpmc-tp left out: %s refuses MPMC_CONFIG_THROUGHPUT (%s)", mpmc_dev,
 		     strerror(errno));
 		o.filter.xports &= ~(1u << X_MPMC_TP);
+	}
+	if (!o.list && (o.filter.xports & (1u << X_MPMC_RING)) && !mpmc_has_ring()) {
+		note("mpmc-ring left out: %s refuses MPMC_CONFIG_RING (%s)", mpmc_dev,
+		     strerror(errno));
+		o.filter.xports &= ~(1u << X_MPMC_RING);
 	}
 	build_matrix(o.groups, o.full);
 	filter_cells(&o.filter);

@@ -15,7 +15,7 @@ const char *const scen_name[S_NR] = {
 
 const char *const group_name[G_NR] = {
 	"mn", "procs", "pingpong", "epoll", "batch", "uring", "sizes", "caps",
-	"pinned", "wakeup", "oob", "fair", "targets",
+	"pinned", "wakeup", "oob", "fair", "ring", "targets",
 };
 
 const char *const group_help[G_NR] = {
@@ -32,8 +32,11 @@ const char *const group_help[G_NR] = {
 	"1 producer, 8 blocked receivers: receiver wakeups per message",
 	"out of the box: 1:1 and 4:4 threads, mpmc at capacity 1024 vs a default pipe (64 KiB)",
 	"1:4 threads, each consumer's share of the messages and its longest wait",
+	"ring mode (issue 13): mpmc-ring and shmring vs pipe and mpmc; threads 1:1\n"
+	"            4:4 1:4, capacity 1, procs 1:1 4:4, ping-pong, wakeup; 64 B and 4 KiB",
 	"only the cells of the speed issue's targets (1:1, 4:4, 1:4, oob, batch 64,\n"
-	"            capacity 1, ping-pong): not in 'all'",
+	"            capacity 1, ping-pong), mpmc-ring and shmring in those of\n"
+	"            them they run (ring mode's targets): not in 'all'",
 };
 
 #define BASE_SIZE	64
@@ -53,6 +56,10 @@ static int acells;
 /* Whether transport @xp runs cell @c. */
 static bool xport_ok(int xp, const struct cell *c)
 {
+	/* Blocking send and receive, each worker with its own mapping. */
+	if (xport_mapped(xp))
+		return c->scen == S_THREADS || c->scen == S_PROCS || c->scen == S_PINGPONG ||
+		       c->scen == S_WAKEUP;
 	if (xp == X_MPMC_EP && c->scen != S_THREADS && c->scen != S_BATCH && c->scen != S_URING &&
 	    c->scen != S_FAIR)
 		return false;
@@ -174,9 +181,46 @@ static void add_pinned(int xp, bool full)
 	add(xp, S_PROCS, 1, 1, BASE_SIZE, BASE_CAP, 1, 0, 1);
 }
 
+/*
+ * Ring mode against a pipe (pipe-pkt where a plain pipe cannot hold one
+ * message), plain mpmc and the same ring without the module; --full: 4 KiB
+ * in every cell but capacity 1, and procs 1:4.
+ */
+static void add_ring(int xp, bool full)
+{
+	static const int rsizes[2] = { BASE_SIZE, 4096 };
+	int j;
+
+	if (xp != X_MPMC && xp != X_PIPE && xp != X_PIPEPKT && !xport_mapped(xp))
+		return;
+	add(xp, S_THREADS, 1, 1, BASE_SIZE, 1, 1, 0, 0);
+	if (xp == X_PIPEPKT)
+		return;
+	for (j = 0; j < 2; j++) {
+		int size = rsizes[j];
+
+		add(xp, S_THREADS, 1, 1, size, BASE_CAP, 1, 0, 0);
+		add(xp, S_PROCS, 1, 1, size, BASE_CAP, 1, 0, 0);
+		add(xp, S_THREADS, 4, 4, size, BASE_CAP, 1, 0, 0);
+		add(xp, S_PINGPONG, 1, 1, size, BASE_CAP, 1, 0, 0);
+		if (size != BASE_SIZE && !full)
+			continue;
+		add(xp, S_THREADS, 1, 4, size, BASE_CAP, 1, 0, 0);
+		add(xp, S_PROCS, 4, 4, size, BASE_CAP, 1, 0, 0);
+	}
+	add(xp, S_WAKEUP, 1, WAKEUP_RX, BASE_SIZE, BASE_CAP, 1, 0, 0);
+}
+
 static void add_groups(int xp, unsigned groups, bool full)
 {
 	int i;
+
+	/* The ring transports run the ring group's cells (and the targets'). */
+	if (xport_mapped(xp)) {
+		if (groups & (1u << G_RING))
+			add_ring(xp, full);
+		return;
+	}
 
 	if (groups & (1u << G_MN))
 		add_mn(xp, full);
@@ -204,6 +248,8 @@ static void add_groups(int xp, unsigned groups, bool full)
 		add(xp, S_THREADS, 1, 1, BASE_SIZE, 1024, 1, 0, 0);
 		add(xp, S_THREADS, 4, 4, BASE_SIZE, 1024, 1, 0, 0);
 	}
+	if (groups & (1u << G_RING))
+		add_ring(xp, full);
 }
 
 /* The cells of the speed issue's target table. */
@@ -250,7 +296,8 @@ static bool keep_cell(const struct filter *f, const struct cell *c)
 
 	if (c->scen == S_NULL)
 		return true;	/* the floor always stays */
-	if (!(f->xports & (1u << c->xp)) || !in_list(&f->sizes, c->size) ||
+	if (!(f->xports & (1u << c->xp)) || !(f->scens & (1u << c->scen)) ||
+	    !in_list(&f->sizes, c->size) ||
 	    !in_list(&f->caps, c->cap) || !in_list(&f->batches, c->batch) ||
 	    !in_list(&f->qds, c->qd))
 		return false;

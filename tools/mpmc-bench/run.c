@@ -40,9 +40,11 @@ static struct run *run_new(const struct cell *cell, long n)
 		r->total = r->per_prod * cell->prod;
 	}
 	r->nchans = cell->scen == S_EPOLL ? EPOLL_CHANS : cell->scen == S_PINGPONG ? 2 : 1;
-	for (i = 0; i < r->nchans; i++)
+	for (i = 0; i < r->nchans; i++) {
 		chan_open(&r->chans[i], cell->xp, cell->size, cell->cap,
 			  cell->scen == S_EPOLL ? CH_RD_NONBLOCK : 0);
+		r->chans[i].idx = i;
+	}
 	return r;
 }
 
@@ -70,6 +72,7 @@ static void workers_init(struct run *r, struct worker *w)
 		bool prod = i < P;
 
 		w[i].r = r;
+		w[i].xl = NULL;
 		w[i].id = i;
 		w[i].role = cell->scen == S_PINGPONG ? i : prod ? i : i - P;
 		w[i].fn = worker_fn(cell->scen, prod);
@@ -137,12 +140,13 @@ static uint64_t expected_sum(struct run *r)
 
 /*
  * The consumers' shares: the fewest and the most messages one got, over
- * an even share (NAN with one consumer), and the longest wait of fair.
+ * an even share (NAN with one consumer), the longest wait of fair, and
+ * the mean send-to-receive time of wakeup.
  */
 static void run_shares(struct run *r, struct sample *s)
 {
 	double lo = INFINITY, hi = 0, even;
-	uint64_t gap = 0;
+	uint64_t gap = 0, wake = 0;
 	int i, nc = 0;
 
 	for (i = 0; i < r->nworkers; i++) {
@@ -152,11 +156,13 @@ static void run_shares(struct run *r, struct sample *s)
 		lo = r->res[i].count < lo ? r->res[i].count : lo;
 		hi = r->res[i].count > hi ? r->res[i].count : hi;
 		gap = r->res[i].max_gap_ns > gap ? r->res[i].max_gap_ns : gap;
+		wake += r->res[i].wake_ns;
 	}
 	even = (double)r->total / nc;
 	s->min_share = nc > 1 ? lo / even : NAN;
 	s->max_share = nc > 1 ? hi / even : NAN;
 	s->max_wait_us = r->cell.scen == S_FAIR ? gap / 1e3 : NAN;
+	s->wake_us = r->cell.scen == S_WAKEUP ? wake / 1e3 / r->total : NAN;
 }
 
 /*
@@ -206,6 +212,7 @@ static struct sample run_once(const struct cell *cell, long n)
 	bool procs = cell->scen == S_PROCS;
 	struct sample s;
 	cpu_set_t old;
+	int i;
 
 	workers_init(r, w);
 	if (cell->pinned)
@@ -229,6 +236,9 @@ static struct sample run_once(const struct cell *cell, long n)
 		if (cell->scen != S_WAKEUP)
 			csw = ctxsw(RUSAGE_SELF) - pcsw0;
 	}
+	/* The threads' own mappings (mpmc-ring, shmring), untimed. */
+	for (i = 0; !procs && i < r->nworkers; i++)
+		chans_detach(w[i].xl, r->chans, r->nchans);
 	s.secs = (t1 - t0) / 1e9;
 	s.rate = r->total / s.secs;
 	s.cpu_per_msg = (double)cpu / r->total;
@@ -256,7 +266,7 @@ struct sample run_null(long n)
 	s.rate = n / s.secs;
 	s.cpu_per_msg = (double)(c1 - c0) / n;
 	s.csw_per_msg = (double)(ctxsw(RUSAGE_THREAD) - csw0) / n;
-	s.min_share = s.max_share = s.max_wait_us = NAN;
+	s.min_share = s.max_share = s.max_wait_us = s.wake_us = NAN;
 	return s;
 }
 

@@ -5,6 +5,8 @@
  * received on any of them.
  */
 #include "bench.h"
+#include "mpmc.h"
+#include "../shmring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +22,16 @@
 #ifndef MPMC_CONFIG_THROUGHPUT
 #define MPMC_CONFIG_THROUGHPUT 2	/* SPEC section 14: no FIFO hand-off */
 #endif
+#ifndef MPMC_CONFIG_RING
+#define MPMC_CONFIG_RING 4		/* Documentation/ring-mode.rst */
+#endif
 #ifndef SO_SNDBUFFORCE
 #define SO_SNDBUFFORCE 32
 #endif
 
 const char *const xport_name[X_NR] = {
-	"mpmc", "mpmc-ep", "mpmc-tp", "pipe-pkt", "pipe", "pipe-64k", "seqpacket", "mqueue", "null",
+	"mpmc", "mpmc-ep", "mpmc-tp", "pipe-pkt", "pipe", "pipe-64k", "seqpacket", "mqueue",
+	"mpmc-ring", "shmring", "null",
 };
 
 /* The device of transport mpmc: $MPMC_BENCH_DEV or /dev/mpmc. */
@@ -74,15 +80,32 @@ bool mpmc_has_throughput(void)
 	return true;
 }
 
+/* Whether the module has ring mode (mpmc-ring). */
+bool mpmc_has_ring(void)
+{
+	int fd = mpmc_new(64, 64, MPMC_CONFIG_RING);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static unsigned int mpmc_cfg_flags(int xp)
+{
+	return xp == X_MPMC_TP ? MPMC_CONFIG_THROUGHPUT : xp == X_MPMC_RING ? MPMC_CONFIG_RING : 0;
+}
+
 /*
  * mpmc: one O_RDWR file that both sides share (the receivers' own
  * non-blocking endpoint for epoll); mpmc-ep: a send-only endpoint for the
  * producers and a receive-only one for the consumers, as two pipe ends;
- * mpmc-tp: as mpmc, in throughput mode.
+ * mpmc-tp: as mpmc, in throughput mode; mpmc-ring: as mpmc, a ring channel
+ * that every worker maps (chans_attach()).
  */
 static void open_mpmc(struct chan *c, int size, int cap, int flags)
 {
-	int fd = mpmc_new(size, cap, c->xp == X_MPMC_TP ? MPMC_CONFIG_THROUGHPUT : 0);
+	int fd = mpmc_new(size, cap, mpmc_cfg_flags(c->xp));
 
 	if (fd < 0)
 		DIE_ERRNO("MPMC_IOC_SET_CONFIG");
@@ -285,6 +308,76 @@ static void open_mqueue(struct chan *c, int size, int cap, int flags)
 	mq_unlink(name);
 }
 
+/* --------------------------------------------------------------- shmring */
+
+/* tools/shmring.h in a memfd of @cap slots of @size bytes; c->s is the memfd. */
+static void open_shmring(struct chan *c, int size, int cap)
+{
+	struct shmring sr;
+	int fd = shmring_create(&sr, cap, size);
+
+	if (fd < 0)
+		die("shmring_create(%d, %d): %s", cap, size, strerror(-fd));
+	shmring_unmap(&sr);
+	c->s = c->r = fd;
+}
+
+/*
+ * A worker's own mapping of each channel of the run that needs one
+ * (mpmc-ring: mpmc_ring_map(), its own mapper id; shmring: shmring_map(),
+ * its own owner id), by the channel's index: threads and processes alike
+ * map every channel for themselves, as separate programs would. The
+ * calling thread's set is found through xlocal.
+ */
+struct xlocal {
+	struct mpmc_ring *ring;
+	struct shmring sr;
+};
+
+static __thread struct xlocal *xlocal;
+
+struct xlocal *chans_attach(struct chan *c, int n)
+{
+	struct xlocal *l = calloc(n, sizeof(*l));
+	int i, ret = 0;
+
+	if (!l)
+		die("out of memory");
+	for (i = 0; i < n; i++) {
+		if (c[i].xp == X_MPMC_RING)
+			ret = mpmc_ring_map(c[i].s, &l[i].ring);
+		else if (c[i].xp == X_SHMRING)
+			ret = shmring_map(&l[i].sr, c[i].s);
+		if (ret)
+			die("%s: map: %s", xport_name[c[i].xp], strerror(-ret));
+	}
+	xlocal = l;
+	return l;
+}
+
+/* Unmap a set of chans_attach(), from any thread of the process. */
+void chans_detach(struct xlocal *l, struct chan *c, int n)
+{
+	int i;
+
+	for (i = 0; l && i < n; i++) {
+		if (c[i].xp == X_MPMC_RING)
+			mpmc_ring_unmap(l[i].ring);
+		else if (c[i].xp == X_SHMRING)
+			shmring_unmap(&l[i].sr);
+	}
+	free(l);
+}
+
+/* A library result (length or -errno) as a system call's (-1 and errno). */
+static ssize_t lib_ret(ssize_t n)
+{
+	if (n >= 0)
+		return n;
+	errno = -n;
+	return -1;
+}
+
 /* ------------------------------------------------------------ any of them */
 
 void chan_open(struct chan *c, int xp, int size, int cap, int flags)
@@ -294,7 +387,11 @@ void chan_open(struct chan *c, int xp, int size, int cap, int flags)
 	case X_MPMC:
 	case X_MPMC_EP:
 	case X_MPMC_TP:
+	case X_MPMC_RING:
 		open_mpmc(c, size, cap, flags);
+		break;
+	case X_SHMRING:
+		open_shmring(c, size, cap);
 		break;
 	case X_PIPEPKT:
 	case X_PIPE:
@@ -324,7 +421,18 @@ void chan_close(struct chan *c)
 /* One send or receive call, as the transport spells it. */
 static ssize_t xfer_once(struct chan *c, void *buf, size_t len, bool rx)
 {
+	struct xlocal *l = xlocal ? &xlocal[c->idx] : NULL;
+
+	/* The ring transports block (flags 0); they run no epoll cell. */
 	switch (c->xp) {
+	case X_MPMC_RING:
+		if (rx)
+			return lib_ret(mpmc_ring_recv(l->ring, buf, len, 0));
+		return lib_ret(mpmc_ring_send(l->ring, buf, len, 0));
+	case X_SHMRING:
+		if (rx)
+			return lib_ret(shmring_recv(&l->sr, buf, len, 0));
+		return lib_ret(shmring_send(&l->sr, buf, len, 0));
 	case X_SEQPACKET:
 		return rx ? recv(c->r, buf, len, 0) : send(c->s, buf, len, 0);
 	case X_MQUEUE:

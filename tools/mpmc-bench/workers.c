@@ -46,6 +46,13 @@ void *worker_main(void *arg)
 
 	w->buf = aligned_alloc(64, (size + 63) & ~63);
 	memset(w->buf, 0x5a, size);
+	/*
+	 * Each worker maps the ring transports' channels itself, before the
+	 * start barrier; a thread's mappings are undone by run_once() after
+	 * the timing, a process's at its exit.
+	 */
+	if (xport_mapped(w->r->cell.xp))
+		w->xl = chans_attach(w->r->chans, w->r->nchans);
 	w->fn(w);
 	res->cpu_ns = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - w->cpu0;
 	res->csw = ctxsw(RUSAGE_THREAD) - w->csw0;
@@ -71,6 +78,9 @@ static void w_producer(struct worker *w)
 		if (wakeup)
 			clock_nanosleep(CLOCK_MONOTONIC, 0, &gap, NULL);
 		put_value(w->buf, msg_value(w->role, i));
+		/* wakeup: when the send started, for the receiver's wake time. */
+		if (wakeup)
+			put_value(w->buf + 8, now_ns());
 		chan_send(&r->chans[0], w->buf, r->cell.size);
 	}
 }
@@ -87,6 +97,24 @@ static void w_consumer(struct worker *w)
 		sum += get_value(w->buf);
 		n++;
 	}
+	consumer_done(w, sum, n);
+}
+
+/* wakeup: a consumer that also adds up how long each message took to wake it. */
+static void w_wakeup_consumer(struct worker *w)
+{
+	struct run *r = w->r;
+	uint64_t sum = 0, wake = 0;
+	long n = 0;
+
+	worker_begin(w);
+	while (reserve(r, 1)) {
+		chan_recv(&r->chans[0], w->buf, r->cell.size);
+		wake += now_ns() - get_value(w->buf + 8);
+		sum += get_value(w->buf);
+		n++;
+	}
+	r->res[w->id].wake_ns = wake;
 	consumer_done(w, sum, n);
 }
 
@@ -235,8 +263,9 @@ void (*worker_fn(int scen, bool producer))(struct worker *)
 	switch (scen) {
 	case S_THREADS:
 	case S_PROCS:
-	case S_WAKEUP:
 		return producer ? w_producer : w_consumer;
+	case S_WAKEUP:
+		return producer ? w_producer : w_wakeup_consumer;
 	case S_FAIR:
 		return producer ? w_producer : w_fair_consumer;
 	case S_BATCH:
