@@ -2237,8 +2237,10 @@ static void mpmc_ring_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 
 	mpmc_ring_counts(ch->ring, &sent, &received, &queued, &bytes);
 	/* After SHUT_RD what is left in the ring is no longer queued. */
-	if (st->shutdown & MPMC_SHUT_RD)
-		queued = bytes = 0;
+	if (st->shutdown & MPMC_SHUT_RD) {
+		queued = 0;
+		bytes = 0;
+	}
 	st->total_sent += sent;
 	received += st->total_received;
 	st->total_received = received > st->queued_msgs ?
