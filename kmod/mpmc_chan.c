@@ -853,6 +853,7 @@ static bool mpmc_ring_arm_pollers(struct mpmc_chan *ch, enum mpmc_dir dir)
 		return false;
 	spin_lock(&ch->lock);
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (diagram above). */
 	smp_mb();
 	ready = mpmc_ring_ready(ch, dir);
 	mpmc_unlock(ch);
@@ -893,8 +894,12 @@ static int mpmc_ring_wait(struct mpmc_chan *ch, enum mpmc_dir dir, int err,
 	}
 	if (err == -EBUSY) {
 		/* Peers keep changing the ring under us: let them run. */
-		cond_resched();
-		return signal_pending(current) ? -ERESTARTSYS : 0;
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		if (opts->deadline && ktime_after(ktime_get(), *opts->deadline))
+			return -ETIMEDOUT;
+		schedule_timeout_interruptible(1);
+		return 0;
 	}
 	spin_lock(&ch->lock);
 	ret = mpmc_ring_block(ch, dir, opts);
@@ -1018,6 +1023,9 @@ static int mpmc_ring_recv_msg(struct mpmc_chan *ch, u32 room,
 	int ret;
 
 	for (;;) {
+		/* A broken channel delivers nothing, front queue included. */
+		if (mpmc_ring_broken(ch->ring))
+			return -EIO;
 		if (READ_ONCE(ch->shutdown) & MPMC_SHUT_RD)
 			return 1;
 		ret = mpmc_ring_take_msg(ch, room, opts, msgp);
@@ -2224,14 +2232,19 @@ int mpmc_chan_set_config(struct mpmc_chan *ch, const struct mpmc_config *cfg)
  */
 static void mpmc_ring_stats(struct mpmc_chan *ch, struct mpmc_stats *st)
 {
-	u64 sent, received;
+	u64 sent, received, bytes;
 	u32 queued;
 
-	mpmc_ring_counts(ch->ring, &sent, &received, &queued);
-	st->total_sent = sent;
+	mpmc_ring_counts(ch->ring, &sent, &received, &queued, &bytes);
+	/* After SHUT_RD what is left in the ring is no longer queued. */
+	if (st->shutdown & MPMC_SHUT_RD)
+		queued = bytes = 0;
+	st->total_sent += sent;
+	received += st->total_received;
 	st->total_received = received > st->queued_msgs ?
 			     received - st->queued_msgs : 0;
 	st->queued_msgs += queued;
+	st->queued_bytes += bytes;
 }
 
 /**
@@ -2316,6 +2329,7 @@ static bool mpmc_ring_poll_dir(struct mpmc_chan *ch, enum mpmc_dir dir)
 	if (mpmc_ring_ready(ch, dir))
 		return true;
 	mpmc_ring_arm(ch->ring, mpmc_dir_recv(dir));
+	/* Arm, then look: pairs with a ring peer's fence (mpmc_ring_block()). */
 	smp_mb();
 	return mpmc_ring_ready(ch, dir);
 }

@@ -346,6 +346,14 @@ static void mpmc_ring_fill(struct mpmc_ring *r, struct mpmc_ring_slot *s,
 	smp_store_release(&s->word, MPMC_RING_WORD(pos, 0, MPMC_RING_FULL));
 }
 
+/* A send found the enqueue position closed: by the kernel, or forged. */
+static int mpmc_ring_closed_send(struct mpmc_ring *r, u64 p)
+{
+	if (READ_ONCE(r->closed))
+		return -EPIPE;
+	return mpmc_ring_mark_broken(r, "enqueue closed", p, 0);
+}
+
 /**
  * mpmc_ring_push - put one message in the ring
  * @r:    the ring
@@ -366,10 +374,12 @@ int mpmc_ring_push(struct mpmc_ring *r, const void *data, u32 len)
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		if (mpmc_ring_broken(r))
 			return -EIO;
+		/* Acquire: the slot word we then read is at least as new. */
 		p = smp_load_acquire(enq);
 		if (p & MPMC_RING_CLOSED)
-			return -EPIPE;
+			return mpmc_ring_closed_send(r, p);
 		s = mpmc_ring_slot(r, p);
+		/* Pairs with the release that freed the slot. */
 		w = smp_load_acquire(&s->word);
 		if (w == MPMC_RING_WORD(p, 0, MPMC_RING_FREE)) {
 			if (cmpxchg64(&s->word, w,
@@ -379,7 +389,7 @@ int mpmc_ring_push(struct mpmc_ring *r, const void *data, u32 len)
 			if (old == (p | MPMC_RING_CLOSED)) {
 				/* Closed under us: the claim becomes a hole. */
 				mpmc_ring_fill(r, s, p, NULL, MPMC_RING_LEN_SKIP);
-				return -EPIPE;
+				return mpmc_ring_closed_send(r, p);
 			}
 			mpmc_ring_fill(r, s, p, data, len);
 			return 0;
@@ -465,8 +475,13 @@ int mpmc_ring_pop(struct mpmc_ring *r, void *buf, u32 room, u32 *len)
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		if (mpmc_ring_broken(r))
 			return -EIO;
-		q = smp_load_acquire(deq) & ~MPMC_RING_CLOSED;
+		/* Acquire: the slot word we then read is at least as new. */
+		q = smp_load_acquire(deq);
+		/* Nobody closes the dequeue position. */
+		if (q & MPMC_RING_CLOSED)
+			return mpmc_ring_mark_broken(r, "dequeue closed", q, 0);
 		s = mpmc_ring_slot(r, q);
+		/* Pairs with the release that published the slot. */
 		w = smp_load_acquire(&s->word);
 		wp = mpmc_word_pos(w);
 		if (w == MPMC_RING_WORD(q, 0, MPMC_RING_FULL)) {
@@ -510,9 +525,11 @@ bool mpmc_ring_can_push(struct mpmc_ring *r)
 	int tries;
 
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
+		/* As in mpmc_ring_push(). */
 		p = smp_load_acquire(enq);
 		if (p & MPMC_RING_CLOSED || mpmc_ring_broken(r))
 			return true;
+		/* As in mpmc_ring_push(). */
 		w = smp_load_acquire(&mpmc_ring_slot(r, p)->word);
 		if (w == MPMC_RING_WORD(p, 0, MPMC_RING_FREE))
 			return true;
@@ -533,28 +550,48 @@ bool mpmc_ring_drained(struct mpmc_ring *r)
 {
 	u64 q = READ_ONCE(*mpmc_ring_deq(r)) & ~MPMC_RING_CLOSED;
 
-	return !(READ_ONCE(*mpmc_ring_enq(r)) & MPMC_RING_CLOSED) ? false :
-	       (s64)(q - READ_ONCE(r->final_pos)) >= 0;
+	if (!READ_ONCE(r->closed))
+		return false;
+	return (s64)(q - READ_ONCE(r->final_pos)) >= 0;
 }
 
 /**
- * mpmc_ring_counts - what the positions say about traffic
+ * mpmc_ring_counts - what the ring says about traffic
  * @r:        the ring
  * @sent:     messages that entered the ring (its enqueue position)
  * @received: messages that left it (its dequeue position)
- * @queued:   their difference, clamped to the ring's size
+ * @queued:   FULL slots between the two
+ * @bytes:    their lengths, each clamped to max_msg_size
  *
- * As exact as the peers are honest; holes count as messages.
+ * As exact as the peers are honest; holes count as messages sent and
+ * received. The dequeue position is read first, so @received never
+ * exceeds @sent. One look at each slot at most.
  */
 void mpmc_ring_counts(struct mpmc_ring *r, u64 *sent, u64 *received,
-		      u32 *queued)
+		      u32 *queued, u64 *bytes)
 {
-	u64 e = READ_ONCE(*mpmc_ring_enq(r)) & ~MPMC_RING_CLOSED;
-	u64 d = READ_ONCE(*mpmc_ring_deq(r)) & ~MPMC_RING_CLOSED;
+	/* Dequeue first: a receive is counted after its send (acquire). */
+	u64 d = smp_load_acquire(mpmc_ring_deq(r)) & ~MPMC_RING_CLOSED;
+	/* Acquire: ordered after the dequeue position. */
+	u64 e = smp_load_acquire(mpmc_ring_enq(r)) & ~MPMC_RING_CLOSED;
+	u64 pos, n = (s64)(e - d) <= 0 ? 0 : min_t(u64, e - d, r->nr_slots);
+	struct mpmc_ring_slot *s;
+	u32 len;
 
 	*sent = e;
-	*received = d;
-	*queued = (s64)(e - d) <= 0 ? 0 : min_t(u64, e - d, r->nr_slots);
+	*received = min(d, e);
+	*queued = 0;
+	*bytes = 0;
+	for (pos = d; pos < d + n; pos++) {
+		s = mpmc_ring_slot(r, pos);
+		if (READ_ONCE(s->word) != MPMC_RING_WORD(pos, 0, MPMC_RING_FULL))
+			continue;
+		len = READ_ONCE(s->len);
+		if (len == MPMC_RING_LEN_SKIP)
+			continue;
+		(*queued)++;
+		*bytes += clamp_t(u32, len, 1, r->max_msg_size);
+	}
 }
 
 /**
@@ -570,14 +607,20 @@ void mpmc_ring_close(struct mpmc_ring *r)
 	u64 *enq = mpmc_ring_enq(r), p;
 	int tries;
 
+	if (READ_ONCE(r->closed))
+		return;
 	for (tries = 0; tries < MPMC_RING_TRIES; tries++) {
 		p = READ_ONCE(*enq);
 		if (p & MPMC_RING_CLOSED)
-			return;
+			break;
 		WRITE_ONCE(r->final_pos, p);
-		if (cmpxchg64(enq, p, p | MPMC_RING_CLOSED) == p)
+		if (cmpxchg64(enq, p, p | MPMC_RING_CLOSED) == p) {
+			WRITE_ONCE(r->closed, true);
 			return;
+		}
 	}
+	/* Closed by someone else, or never closable: forged. */
+	WRITE_ONCE(r->closed, true);
 	mpmc_ring_mark_broken(r, "close", p, 0);
 }
 

@@ -37,8 +37,10 @@ struct mpmc_chan;
  * @slot_size:    bytes per slot
  * @max_msg_size: payload bytes per slot
  * @ring_size:    bytes of the ring region
- * @final_pos:    the enqueue position when it was closed (valid once
- *                MPMC_RING_CLOSED is set in it)
+ * @final_pos:    the enqueue position when the kernel closed it (valid
+ *                once @closed)
+ * @closed:       the kernel closed the enqueue position (shutdown); a
+ *                closed bit the kernel did not set is forged
  * @mapped:       the ring was mapped once: its geometry is frozen
  * @ids:          mapper ids in use, 1..MPMC_RING_OWNER_MAX
  * @nr_mappers:   ring-region mappings alive
@@ -59,6 +61,7 @@ struct mpmc_ring {
 	u32 max_msg_size;
 	u64 ring_size;
 	u64 final_pos;
+	bool closed;
 	bool mapped;
 	struct ida ids;
 	atomic_t nr_mappers;
@@ -81,7 +84,7 @@ int mpmc_ring_pop(struct mpmc_ring *r, void *buf, u32 room, u32 *len);
 bool mpmc_ring_can_push(struct mpmc_ring *r);
 bool mpmc_ring_drained(struct mpmc_ring *r);
 void mpmc_ring_counts(struct mpmc_ring *r, u64 *sent, u64 *received,
-		      u32 *queued);
+		      u32 *queued, u64 *bytes);
 
 void mpmc_ring_close(struct mpmc_ring *r);
 void mpmc_ring_shutdown(struct mpmc_ring *r, unsigned int how);

@@ -358,22 +358,21 @@ static enum mpmc_ring_res mpmc_ring_put(struct mpmc_ring *r, uint32_t id,
 /* ---- the fast path: receive ----------------------------------------- */
 
 /*
- * Our claim of slot @s at position @q is in: copy the message out (at
- * most @size bytes) and free the slot. Returns the length, 0 for a SKIP
- * slot (nothing delivered), or -1 for a length that cannot be (a hostile
- * writer): the slot is freed with nothing delivered and the caller goes
- * to the kernel.
+ * Our claim of slot @s at position @q is in: copy the message out (@n
+ * bytes, checked before the claim) and free the slot. Returns @n, 0 for
+ * a SKIP slot (nothing delivered), or -1 if the length changed under our
+ * claim (a hostile writer): the slot is freed with nothing delivered and
+ * the caller goes to the kernel.
  */
 static int64_t mpmc_ring_take(struct mpmc_ring *r, struct mpmc_ring_slot *s,
-			      uint64_t q, void *buf, size_t size)
+			      uint64_t q, uint32_t n, void *buf)
 {
-	uint32_t n = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
 	int64_t ret = n;
 
-	if (n == MPMC_RING_LEN_SKIP)
-		ret = 0;
-	else if (n > r->max_msg_size || n > size || !n)
+	if (__atomic_load_n(&s->len, __ATOMIC_RELAXED) != n)
 		ret = -1;
+	else if (n == MPMC_RING_LEN_SKIP)
+		ret = 0;
 	else
 		memcpy(buf, s->data, n);
 	__atomic_store_n(&s->word,
@@ -407,7 +406,9 @@ static enum mpmc_ring_res mpmc_ring_get(struct mpmc_ring *r, uint32_t id,
 		w = mpmc_load_acq(&s->word);
 		if (w == MPMC_RING_WORD(q, 0, MPMC_RING_FULL)) {
 			n = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
-			if (n != MPMC_RING_LEN_SKIP && n > r->max_msg_size)
+			/* Impossible: let the kernel see it (EIO). */
+			if (!n || (n != MPMC_RING_LEN_SKIP &&
+				   n > r->max_msg_size))
 				return MPMC_RING_SLOW;
 			if (n != MPMC_RING_LEN_SKIP && n > size)
 				return MPMC_RING_TOOBIG;
@@ -415,7 +416,7 @@ static enum mpmc_ring_res mpmc_ring_get(struct mpmc_ring *r, uint32_t id,
 				      MPMC_RING_WORD(q, id, MPMC_RING_READING)))
 				continue;
 			mpmc_cas(mpmc_ring_deq(r), q, q + 1);
-			got = mpmc_ring_take(r, s, q, buf, size);
+			got = mpmc_ring_take(r, s, q, n, buf);
 			*freed = 1;
 			if (got < 0)
 				return MPMC_RING_SLOW;
@@ -428,6 +429,10 @@ static enum mpmc_ring_res mpmc_ring_get(struct mpmc_ring *r, uint32_t id,
 			if (mpmc_state(w) != MPMC_RING_READING)
 				return MPMC_RING_NONE;
 			mpmc_cas(mpmc_ring_deq(r), q, q + 1);
+		} else if (mpmc_pos_diff(w, q) == -(int64_t)r->nr_slots &&
+			   mpmc_state(w) == MPMC_RING_READING) {
+			/* The last lap's receiver still copies: nothing yet. */
+			return MPMC_RING_NONE;
 		}
 		q = mpmc_load_acq(mpmc_ring_deq(r));
 	}

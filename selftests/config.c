@@ -149,10 +149,11 @@ TEST(set_einval)
 
 	/* Unknown flags: every bit above the known ones. */
 	BAD(10, 100);
-	cfg.flags = 4;
+	cfg.flags = 8;
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 	BAD(10, 100);
-	cfg.flags = ~(__u32)(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT);
+	cfg.flags = ~(__u32)(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT |
+			     MPMC_CONFIG_RING);
 	ASSERT_SET_FAILS(fd, &cfg, EINVAL, 7, 300);
 	BAD(10, 100);
 	cfg.flags = 0x80000000u;

@@ -174,7 +174,8 @@ static void note_incoherent(const char *fmt, unsigned long long a,
 		snprintf(incoherent_why, sizeof(incoherent_why), fmt, a, b, c);
 }
 
-#define KNOWN_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT)
+#define KNOWN_FLAGS	(MPMC_CONFIG_OVERWRITE | MPMC_CONFIG_THROUGHPUT | \
+			 MPMC_CONFIG_RING)
 
 /* What GET_CONFIG returns was valid to set: a consistent snapshot. */
 static void check_config(int fd)
@@ -185,7 +186,10 @@ static void check_config(int fd)
 	if (ioctl(fd, MPMC_IOC_GET_CONFIG, &c))
 		return;
 	if (c.flags & ~KNOWN_FLAGS ||
-	    (!c.capacity && c.flags & MPMC_CONFIG_OVERWRITE) || !c.max_msg_size)
+	    (!c.capacity && c.flags & MPMC_CONFIG_OVERWRITE) || !c.max_msg_size ||
+	    (c.flags & MPMC_CONFIG_RING &&
+	     (c.capacity & (c.capacity - 1) || !c.capacity ||
+	      c.flags & MPMC_CONFIG_OVERWRITE)))
 		note_incoherent("config: capacity %llu max_msg_size %llu flags %#llx",
 				c.capacity, c.max_msg_size, c.flags);
 	for (i = 0; i < 5; i++)

@@ -48,7 +48,7 @@ TEST(flag_set_and_read_back)
 	EXPECT_EQ(MPMC_CONFIG_THROUGHPUT, cfg.flags);
 	EXPECT_EQ(8U, cfg.capacity);
 	/* Unknown bits fail and change nothing. */
-	EXPECT_EQ(-1, set_flags(fd, MPMC_CONFIG_THROUGHPUT | 4));
+	EXPECT_EQ(-1, set_flags(fd, MPMC_CONFIG_THROUGHPUT | 8));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-1, set_flags(fd, 0x80000000u));
 	EXPECT_EQ(EINVAL, errno);

@@ -8,6 +8,10 @@
  * SCM_RIGHTS or mpmc_new_endpoint()) works with every call, and every call
  * is exactly one system call. The one exception is mpmc_open() with a
  * configuration, which is open(2) followed by MPMC_IOC_SET_CONFIG.
+ * Ring mode (libmpmc 1.2, the mpmc_ring_* calls) is the exception to both
+ * rules: a ring handle holds the mappings of a channel's ring, and its
+ * calls make no system call on the fast path, else at most one plus one
+ * doorbell (Documentation/ring-mode.rst, section 11).
  *
  * Error convention (the liburing one): a call returns a non-negative value
  * on success and a negative errno value (-EAGAIN, -EPIPE, ...) on failure.

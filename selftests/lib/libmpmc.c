@@ -694,7 +694,7 @@ TEST(get_set_config)
 	mpmc_config_init(&cfg, 16, 128);
 	EXPECT_EQ(-EBUSY, mpmc_set_config(fd, &cfg));
 	mpmc_config_init(&cfg, 16, 256);
-	cfg.flags = 4;		/* not an MPMC_CONFIG_* bit */
+	cfg.flags = 8;		/* not an MPMC_CONFIG_* bit */
 	EXPECT_EQ(-EINVAL, mpmc_set_config(fd, &cfg));
 	EXPECT_EQ(CANARY, errno);
 	ASSERT_EQ(0, mpmc_get_config(fd, &got));
@@ -1189,7 +1189,7 @@ TEST(config_init_flags)
 	/* Capacity 0 with overwrite, unknown bits: -EINVAL, nothing changed. */
 	mpmc_config_init_flags(&cfg, 0, 64, MPMC_CONFIG_OVERWRITE);
 	EXPECT_EQ(-EINVAL, mpmc_set_config(fd, &cfg));
-	mpmc_config_init_flags(&cfg, 4, 64, 4);
+	mpmc_config_init_flags(&cfg, 4, 64, 8);
 	EXPECT_EQ(-EINVAL, mpmc_set_config(fd, &cfg));
 	ASSERT_EQ(0, mpmc_get_config(fd, &got_cfg));
 	EXPECT_EQ(1, got_cfg.capacity);

@@ -172,7 +172,6 @@ struct mpmc_batch {
  */
 #define MPMC_RECV_PEEK		1
 
-
 /* ---- Ring mode (MPMC_CONFIG_RING; Documentation/ring-mode.rst) ---------- */
 
 /* mmap offsets of a ring channel's two regions (MAP_SHARED only). */
@@ -232,7 +231,7 @@ struct mpmc_ring_ctrl {
  */
 #define MPMC_RING_ENQ_OFF	0
 #define MPMC_RING_DEQ_OFF	128
-#define MPMC_RING_CLOSED	(1ULL << 63)
+#define MPMC_RING_CLOSED	0x8000000000000000ULL
 
 /*
  * struct mpmc_ring_slot - one slot, at slots_offset + i * slot_size

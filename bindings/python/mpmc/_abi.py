@@ -20,6 +20,7 @@ MPMC_DEFAULT_CAPACITY = 64
 MPMC_DEFAULT_MSG_SIZE = 4096
 MPMC_CONFIG_OVERWRITE = 1
 MPMC_CONFIG_THROUGHPUT = 2
+MPMC_CONFIG_RING = 4
 MPMC_PRIO_MAX = 32
 MPMC_SHUT_RD = 1
 MPMC_SHUT_WR = 2
@@ -28,6 +29,31 @@ MPMC_ROLE_SEND = 1
 MPMC_ROLE_RECV = 2
 MPMC_BATCH_MAX = 1024
 MPMC_RECV_PEEK = 1
+
+# Ring mode (Documentation/ring-mode.rst): the Python package does not map
+# the ring, but it names its ABI so that the test keeps the two in step.
+MPMC_RING_OFF_CTRL = 0x0
+MPMC_RING_OFF_RING = 0x10000000
+MPMC_RING_MAGIC = 0x4D505247
+MPMC_RING_VERSION = 1
+MPMC_RING_F_BROKEN = 1
+MPMC_RING_F_FRONT = 2
+MPMC_RING_F_SHUT_WR = 4
+MPMC_RING_F_SHUT_RD = 8
+MPMC_RING_W_POLL = 0x80000000
+MPMC_RING_ENQ_OFF = 0
+MPMC_RING_DEQ_OFF = 128
+MPMC_RING_CLOSED = 1 << 63
+MPMC_RING_POS_SHIFT = 16
+MPMC_RING_POS_MASK = (1 << 48) - 1
+MPMC_RING_OWNER_SHIFT = 2
+MPMC_RING_OWNER_MAX = 0x3FFF
+MPMC_RING_STATE_MASK = 3
+MPMC_RING_FREE = 0
+MPMC_RING_CLAIMED = 1
+MPMC_RING_FULL = 2
+MPMC_RING_READING = 3
+MPMC_RING_LEN_SKIP = 0xFFFFFFFF
 
 # Field lists in header order: (name, C type, count). struct formats are
 # derived from them, so the test compares one list with the header.
@@ -69,6 +95,36 @@ STRUCTS: Dict[str, List[Tuple[str, str, int]]] = {
         ("flags", "__u32", 1),
         ("timeout_ns", "__s64", 1),
     ],
+    "mpmc_ring_ctrl": [
+        ("magic", "__u32", 1),
+        ("version", "__u32", 1),
+        ("nr_slots", "__u32", 1),
+        ("slot_mask", "__u32", 1),
+        ("slot_size", "__u32", 1),
+        ("max_msg_size", "__u32", 1),
+        ("slots_offset", "__u32", 1),
+        ("pos_bits", "__u32", 1),
+        ("ring_size", "__u64", 1),
+        ("reserved0", "__u64", 3),
+        ("flags", "__u32", 1),
+        ("recv_waiters", "__u32", 1),
+        ("send_waiters", "__u32", 1),
+        ("reserved1", "__u32", 13),
+    ],
+    # followed by __u8 data[] (the payload)
+    "mpmc_ring_slot": [
+        ("word", "__u64", 1),
+        ("len", "__u32", 1),
+        ("reserved", "__u32", 1),
+    ],
+    "mpmc_ring_info": [
+        ("addr", "__u64", 1),
+        ("mapper_id", "__u32", 1),
+        ("nr_slots", "__u32", 1),
+        ("slot_size", "__u32", 1),
+        ("flags", "__u32", 1),
+        ("reserved", "__u64", 2),
+    ],
 }
 
 _CODES = {"__u32": "I", "__u64": "Q", "__s64": "q", "__s32": "i"}
@@ -87,6 +143,9 @@ STATS = struct.Struct(_format("mpmc_stats"))
 ENDPOINT = struct.Struct(_format("mpmc_endpoint"))
 MSGVEC = struct.Struct(_format("mpmc_msgvec"))
 BATCH = struct.Struct(_format("mpmc_batch"))
+RING_CTRL = struct.Struct(_format("mpmc_ring_ctrl"))
+RING_SLOT = struct.Struct(_format("mpmc_ring_slot"))
+RING_INFO = struct.Struct(_format("mpmc_ring_info"))
 
 SIZES = {
     "mpmc_config": CONFIG.size,
@@ -94,6 +153,9 @@ SIZES = {
     "mpmc_endpoint": ENDPOINT.size,
     "mpmc_msgvec": MSGVEC.size,
     "mpmc_batch": BATCH.size,
+    "mpmc_ring_ctrl": RING_CTRL.size,
+    "mpmc_ring_slot": RING_SLOT.size,
+    "mpmc_ring_info": RING_INFO.size,
 }
 
 # <asm-generic/ioctl.h> (x86, arm64, riscv: the generic layout).
@@ -123,6 +185,8 @@ IOCTLS = {
     "MPMC_IOC_NEW_ENDPOINT": (_IOC_WRITE, 5, "mpmc_endpoint"),
     "MPMC_IOC_SEND": (_IOC_READ | _IOC_WRITE, 6, "mpmc_batch"),
     "MPMC_IOC_RECV": (_IOC_READ | _IOC_WRITE, 7, "mpmc_batch"),
+    "MPMC_IOC_RING_INFO": (_IOC_READ | _IOC_WRITE, 8, "mpmc_ring_info"),
+    "MPMC_IOC_RING_WAKE": (_IOC_NONE, 9, None),
 }
 
 
@@ -139,3 +203,5 @@ MPMC_IOC_SHUTDOWN = ioctl_number("MPMC_IOC_SHUTDOWN")
 MPMC_IOC_NEW_ENDPOINT = ioctl_number("MPMC_IOC_NEW_ENDPOINT")
 MPMC_IOC_SEND = ioctl_number("MPMC_IOC_SEND")
 MPMC_IOC_RECV = ioctl_number("MPMC_IOC_RECV")
+MPMC_IOC_RING_INFO = ioctl_number("MPMC_IOC_RING_INFO")
+MPMC_IOC_RING_WAKE = ioctl_number("MPMC_IOC_RING_WAKE")

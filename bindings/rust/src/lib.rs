@@ -118,7 +118,15 @@ pub struct Config {
     pub capacity: u32,
     /// Largest message in bytes.
     pub max_msg_size: u32,
-    /// `sys::MPMC_CONFIG_OVERWRITE` and/or `sys::MPMC_CONFIG_THROUGHPUT`.
+    /// `sys::MPMC_CONFIG_OVERWRITE`, `sys::MPMC_CONFIG_THROUGHPUT` and
+    /// `sys::MPMC_CONFIG_RING` bits. `MPMC_CONFIG_RING` (a mappable ring,
+    /// Documentation/ring-mode.rst) wants a power-of-two capacity and an
+    /// empty channel, excludes `MPMC_CONFIG_OVERWRITE` and is for the life
+    /// of the channel. This crate does not map the ring (the C library's
+    /// `mpmc_ring_*` calls do; the ABI is in [`sys`]), but a ring channel
+    /// works with its calls: reads, writes and batches go through the
+    /// system calls. Only what ring mode rejects fails, with `EINVAL`: a
+    /// priority other than 0 and peeking.
     pub flags: u32,
 }
 
