@@ -608,6 +608,8 @@ static void child_setup(void)
 	sigaction(SIGALRM, &sa, NULL);	/* no SA_RESTART: EINTR */
 }
 
+enum { M_RANDOM, M_PLAUSIBLE, M_PAYLOAD };
+
 /* A value near @around, or not at all. */
 static __u64 pick_pos(uint32_t *rnd, __u64 around, __u32 nr)
 {
@@ -627,11 +629,13 @@ static __u64 pick_pos(uint32_t *rnd, __u64 around, __u32 nr)
 }
 
 /*
- * One random write over the ring region. @plausible: mostly values an
- * honest ring has, near the current positions (the hard ones to detect).
+ * One random write over the ring region. @mode M_PLAUSIBLE: mostly values
+ * an honest ring has, near the current positions (the hard ones to
+ * detect); M_PAYLOAD: lengths in range and payload bytes only.
  */
-static void scribble(struct rmap *m, uint32_t *rnd, bool plausible)
+static void scribble(struct rmap *m, uint32_t *rnd, int mode)
 {
+	bool plausible = mode == M_PLAUSIBLE;
 	__u64 enq = ld64(r_enq(m)), deq = ld64(r_deq(m));
 	uint32_t r = xorshift(rnd);
 	__u64 base = (r & 1) ? enq : deq, pos;
@@ -644,6 +648,14 @@ static void scribble(struct rmap *m, uint32_t *rnd, bool plausible)
 	r >>= 1;
 	pos = base + (xorshift(rnd) % 5) - 2;
 	s = r_slot(m, pos);
+	if (mode == M_PAYLOAD) {
+		/* Only contents: lengths in range and payload bytes. */
+		if (r & 1)
+			s->len = 1 + (r >> 1) % m->max;
+		else
+			s->data[(r >> 1) % m->max] = r >> 16;
+		return;
+	}
 	switch (r % 12) {
 	case 0:
 		st64(r_enq(m), plausible ? enq + (r >> 4) % 3 - 1 :
@@ -695,7 +707,7 @@ static void scribble(struct rmap *m, uint32_t *rnd, bool plausible)
 	}
 }
 
-static void hostile(int fd, uint32_t seed, bool plausible, int pause_us)
+static void hostile(int fd, uint32_t seed, int mode, int pause_us)
 {
 	struct rmap m;
 	uint32_t rnd = seed ? seed : 1;
@@ -707,7 +719,7 @@ static void hostile(int fd, uint32_t seed, bool plausible, int pause_us)
 		_exit(1);
 	}
 	for (i = 0;; i++) {
-		scribble(&m, &rnd, plausible);
+		scribble(&m, &rnd, mode);
 		atomic_fetch_add(&sh->scribbles, 1);
 		if (pause_us)
 			usleep(pause_us);
@@ -976,22 +988,27 @@ FIXTURE(hostile) {
 };
 
 FIXTURE_VARIANT(hostile) {
-	bool plausible;
+	int mode;
 	int pause_us;		/* the hostile child's pause per write */
 	int rounds, round_ms;
 };
 
 FIXTURE_VARIANT_ADD(hostile, random) {
-	.plausible = false, .pause_us = 0, .rounds = 8, .round_ms = 500,
+	.mode = M_RANDOM, .pause_us = 0, .rounds = 8, .round_ms = 500,
 };
 
 FIXTURE_VARIANT_ADD(hostile, plausible) {
-	.plausible = true, .pause_us = 0, .rounds = 8, .round_ms = 500,
+	.mode = M_PLAUSIBLE, .pause_us = 0, .rounds = 8, .round_ms = 500,
+};
+
+/* Only lengths (in range) and payload: often not detectable at all. */
+FIXTURE_VARIANT_ADD(hostile, payload) {
+	.mode = M_PAYLOAD, .pause_us = 200, .rounds = 6, .round_ms = 500,
 };
 
 /* Slow: the users get real traffic through between two writes. */
 FIXTURE_VARIANT_ADD(hostile, slow) {
-	.plausible = true, .pause_us = 3000, .rounds = 8, .round_ms = 500,
+	.mode = M_PLAUSIBLE, .pause_us = 3000, .rounds = 8, .round_ms = 500,
 };
 
 FIXTURE_SETUP(hostile)
@@ -1015,7 +1032,7 @@ FIXTURE_TEARDOWN(hostile)
  * Returns whether A ended up BROKEN.
  */
 static bool round_a(struct __test_metadata *_metadata, uint32_t seed,
-		    bool plausible, int pause_us, int ms)
+		    int mode, int pause_us, int ms)
 {
 	pid_t users[NUSERS], hpid;
 	struct mpmc_stats st;
@@ -1035,7 +1052,7 @@ static bool round_a(struct __test_metadata *_metadata, uint32_t seed,
 	}
 	hpid = fork();
 	if (hpid == 0)
-		hostile(a, seed, plausible, pause_us);
+		hostile(a, seed, mode, pause_us);
 	ASSERT_LT(0, hpid);
 	usleep(ms * 1000);
 
@@ -1102,7 +1119,7 @@ TEST_F_TIMEOUT(hostile, channels, 150)
 		b_consumer(self->b);
 	ASSERT_LT(0, bc);
 	for (i = 0; i < variant->rounds; i++)
-		nbroken += round_a(_metadata, seed + i, variant->plausible,
+		nbroken += round_a(_metadata, seed + i, variant->mode,
 				   variant->pause_us, variant->round_ms);
 
 	/* B: told to end, it ends, exact. */

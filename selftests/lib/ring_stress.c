@@ -21,7 +21,9 @@
  * mapping a while before it unmaps (a mapping holds its file).
  *
  * kill_chaos: ring producers and consumers are SIGKILLed at random times
- * and replaced. Producers report each send that returned success through
+ * and replaced. Half of the sends and a third of the receives run the
+ * protocol by hand with a pause inside the claim window, so that kills
+ * land there too and the reaper works under traffic (ring_reaped > 0). Producers report each send that returned success through
  * a pipe (after it returned), consumers report each message they received
  * through another (right after it returned). Every message is received at
  * most once, none torn, and every acknowledged one exactly once except at
@@ -699,6 +701,7 @@ TEST_F_TIMEOUT(stress, eof_after_last_producer, 90)
 #define LIVE_PROD	3
 #define LIVE_CONS	3
 #define CBATCH		4	/* consumers receive at most this many at once */
+#define HAND_PAUSE_US	400	/* in a claim window, by hand, at most */
 
 enum { REC_ACK = 1, REC_RECV, REC_TORN };
 
@@ -716,24 +719,40 @@ struct chaos {
 	long acks, recvs, torn, dups, bad;
 };
 
+/*
+ * A chaos producer: mpmc_ring_send(), or (every other message) the
+ * protocol by hand through a second mapping of its own with a pause
+ * between claim and publish, so that kills land in the claim window.
+ */
 static void chaos_producer(struct chaos *c, int id)
 {
 	unsigned char buf[MSG];
 	struct mpmc_ring *r;
 	uint32_t rnd = id * 7919 + 1;
+	struct rmap hm;
 	int fd, seq, ret;
 
 	child_init();
 	fd = new_ep(c->fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
-	if (fd < 0 || (ret = mpmc_ring_map(fd, &r))) {
+	if (fd < 0 || (ret = mpmc_ring_map(fd, &r)) || rmap_open(&hm, fd)) {
 		fail("chaos producer: setup");
 		_exit(1);
 	}
 	for (seq = 0; seq < PROD_MSGS && !atomic_load(&sh->stop); seq++) {
 		size_t len = stress_msg(buf, id, seq, &rnd, MSG, SPREAD);
 		struct rec a = { .kind = REC_ACK, .prod = id, .seq = seq };
-		ssize_t n = mpmc_ring_send(r, buf, len, 0);
+		long long p = -EAGAIN;
+		ssize_t n;
 
+		if (xorshift(&rnd) & 1)
+			p = rt_claim_send(&hm);
+		if (p >= 0) {
+			usleep(xorshift(&rnd) % HAND_PAUSE_US);
+			rt_publish(&hm, p, buf, len);
+			n = len;
+		} else {
+			n = p == -EPIPE ? p : mpmc_ring_send(r, buf, len, 0);
+		}
 		if (n == -EPIPE)
 			break;
 		if (n != (ssize_t)len) {
@@ -744,6 +763,7 @@ static void chaos_producer(struct chaos *c, int id)
 			_exit(1);
 	}
 	mpmc_ring_unmap(r);
+	rmap_close(&hm);
 	_exit(0);
 }
 
@@ -751,18 +771,39 @@ static void chaos_consumer(struct chaos *c, int id)
 {
 	unsigned char bufs[CBATCH][MSG];
 	struct mpmc_msgvec v[CBATCH];
+	struct rmap hm;
 	struct mpmc_ring *r;
 	uint32_t rnd = id + 1;
 	int fd, i, n, ret;
 
 	child_init();
 	fd = new_ep(c->fd, MPMC_ROLE_SEND | MPMC_ROLE_RECV, 0);
-	if (fd < 0 || (ret = mpmc_ring_map(fd, &r))) {
+	if (fd < 0 || (ret = mpmc_ring_map(fd, &r)) || rmap_open(&hm, fd)) {
 		fail("chaos consumer: setup");
 		_exit(1);
 	}
 	for (;;) {
-		if (xorshift(&rnd) & 1) {
+		uint32_t how = xorshift(&rnd) % 3;
+		long long q = -EAGAIN;
+		__u32 len = 0;
+
+		if (how == 2)
+			q = rt_claim_recv(&hm, MSG, &len);
+		if (q >= 0) {
+			/* By hand, with a pause while holding READING. */
+			usleep(xorshift(&rnd) % HAND_PAUSE_US);
+			if (len == MPMC_RING_LEN_SKIP) {
+				rt_release(&hm, q);
+				continue;
+			}
+			memcpy(bufs[0], r_slot(&hm, q)->data, len);
+			rt_release(&hm, q);
+			v[0].len = len;
+			n = 1;
+		} else if (q != -EAGAIN) {
+			fail("chaos consumer: claim %s", strerror((int)-q));
+			_exit(1);
+		} else if (how == 0) {
 			n = mpmc_ring_recv(r, bufs[0], MSG, 0);
 			if (n > 0) {
 				v[0].len = n;
@@ -794,6 +835,7 @@ static void chaos_consumer(struct chaos *c, int id)
 		}
 	}
 	mpmc_ring_unmap(r);
+	rmap_close(&hm);
 	_exit(0);
 }
 
@@ -853,6 +895,7 @@ TEST_F_TIMEOUT(stress, kill_chaos, 150)
 	int prod_id[LIVE_PROD];
 	int next_id = 0, pkills = 0, ckills = 0, i, st;
 	long lost = 0, unacked_got = 0;
+	long long reaped;
 	uint32_t rnd = (uint32_t)now_ms() | 1;
 	struct chaos *c;
 	long long end, t;
@@ -942,9 +985,12 @@ TEST_F_TIMEOUT(stress, kill_chaos, 150)
 		if (!a && g)
 			unacked_got++;
 	}
+	reaped = fdinfo_val(c->fd, "ring_reaped", -1);
 	TH_LOG("%d producer ids, %d producer kills, %d consumer kills; %ld acked, %ld received (%ld without ack), %ld lost; ring_reaped %lld",
 	       next_id, pkills, ckills, c->acks, c->recvs, unacked_got, lost,
-	       fdinfo_val(c->fd, "ring_reaped", -1));
+	       reaped);
+	/* Some kills landed in a claim window (the pauses make sure). */
+	EXPECT_LT(0, reaped);
 	EXPECT_EQ(0, c->dups);
 	EXPECT_EQ(0, c->torn);
 	EXPECT_EQ(0, c->bad);
